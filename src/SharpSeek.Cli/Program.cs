@@ -1,0 +1,22 @@
+using SharpSeek.Cli.Commands;
+using Spectre.Console.Cli;
+
+// sharpseek: one CLI, one entry point. Each command lives in Commands/<Name>Command.cs.
+var app = new CommandApp();
+app.Configure(config =>
+{
+    config.SetApplicationName("sharpseek");
+    config.PropagateExceptions();
+    // Register commands below, one line each.
+    config.AddCommand<VersionCommand>("version").WithDescription("Print the SharpSeek version.");
+});
+
+try
+{
+    return await app.RunAsync(args);
+}
+catch (Exception e) when (e is not OutOfMemoryException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
