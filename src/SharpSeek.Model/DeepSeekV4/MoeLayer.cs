@@ -1,0 +1,189 @@
+using SharpSeek.Kernels.Formats;
+using SharpSeek.Kernels.Ops;
+using SharpSeek.Kernels.Threading;
+using SharpSeek.Model.Checkpoint;
+
+namespace SharpSeek.Model.DeepSeekV4;
+
+/// <summary>One SwiGLU expert (model.py: Expert): w2(silu(min(w1 x, L)) · clamp(w3 x, ±L) · routing weight).</summary>
+public sealed class ExpertWeights
+{
+    public required V4Linear W1, W2, W3;
+
+    public static ExpertWeights Bind(CheckpointReader r, string prefix)
+    {
+        V4Linear Lin(string n)
+        {
+            var w = r.Get(prefix + n + ".weight");
+            r.TryGet(prefix + n + ".scale", out var s);
+            return new V4Linear(w.AsWeightMatrix(s), w.Dtype is TensorDtype.F8_E4M3 or TensorDtype.I8 or TensorDtype.U8);
+        }
+        return new ExpertWeights { W1 = Lin("w1"), W2 = Lin("w2"), W3 = Lin("w3") };
+    }
+
+    public long Bytes => W1.W.StorageBytes + W2.W.StorageBytes + W3.W.StorageBytes;
+}
+
+public sealed class MoeWeights
+{
+    public required WeightMatrix Gate;     // [E, D]
+    public float[]? Bias;                  // score-routed layers: selection only
+    public int[]? Tid2Eid;                 // hash layers: [vocab, k]
+    public required ExpertWeights[] Experts;
+    public ExpertWeights? Shared;
+
+    public static MoeWeights Bind(CheckpointReader r, string prefix, V4Config c, bool hash)
+    {
+        var experts = new ExpertWeights[c.NRoutedExperts];
+        for (int e = 0; e < experts.Length; e++) experts[e] = ExpertWeights.Bind(r, $"{prefix}experts.{e}.");
+        return new MoeWeights
+        {
+            Gate = r.Get(prefix + "gate.weight").AsWeightMatrix(),
+            Bias = hash ? null : r.Get(prefix + "gate.bias").ToFloatArray(),
+            Tid2Eid = hash ? r.Get(prefix + "gate.tid2eid").ToInt32Array() : null,
+            Experts = experts,
+            Shared = c.NSharedExperts > 0 ? ExpertWeights.Bind(r, prefix + "shared_experts.") : null,
+        };
+    }
+}
+
+/// <summary>Routing decisions of one MoE call, for tests: [tokens, k] experts and weights.</summary>
+public sealed class MoeTrace
+{
+    public readonly List<int[]> Experts = [];
+    public readonly List<float[]> Weights = [];
+}
+
+/// <summary>
+/// model.py: Gate + MoE. Scores s = sqrt(softplus(W x)) in fp32; hash layers take their experts from tid2eid[token],
+/// the rest the top-k of s + bias (bias only selects); weights = s[chosen] / Σ s[chosen] × routed_scaling_factor.
+/// Tokens are grouped by expert so each expert runs one matrix-matrix product per call.
+/// </summary>
+public sealed class MoeLayer
+{
+    private readonly MoeWeights _w;
+    private readonly V4Config _c;
+    private readonly V4Numerics _num;
+    private readonly WorkerPool _pool;
+    private readonly ScratchBuffers _scratch = new();
+    private float[]? _logits, _weights, _acc, _xe, _h1, _h3, _out, _shared;
+    private int[]? _idx, _tokOf, _slotOf, _count;
+
+    public MoeLayer(MoeWeights w, V4Config c, V4Numerics numerics, WorkerPool pool) { _w = w; _c = c; _num = numerics; _pool = pool; }
+
+    public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<int> ids, int tokens, Span<float> y, MoeTrace? trace = null)
+    {
+        int D = _c.HiddenSize, E = _c.NRoutedExperts, K = _c.NumExpertsPerTok;
+        bool bf = _num.Bf16Activations;
+        var logits = Grow.Buf(ref _logits, tokens * E);
+        Linear.Forward(_w.Gate, x, logits, tokens, _pool);
+        var idx = Grow.Buf(ref _idx, tokens * K);
+        var wts = Grow.Buf(ref _weights, tokens * K);
+        Span<float> sel = stackalloc float[E];
+        for (int t = 0; t < tokens; t++)
+        {
+            var s = logits.Slice(t * E, E);
+            Score(s);
+            var ti = idx.Slice(t * K, K);
+            if (_w.Tid2Eid != null)
+            {
+                int id = ids[t];
+                if ((uint)id >= (uint)(_w.Tid2Eid.Length / K)) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside tid2eid");
+                for (int k = 0; k < K; k++) ti[k] = _w.Tid2Eid[id * K + k];
+            }
+            else
+            {
+                for (int e = 0; e < E; e++) sel[e] = s[e] + (_w.Bias?[e] ?? 0);
+                TopK.Select(sel[..E], ti);
+            }
+            var tw = wts.Slice(t * K, K);
+            float sum = 0;
+            for (int k = 0; k < K; k++) { tw[k] = s[ti[k]]; sum += tw[k]; }
+            for (int k = 0; k < K; k++)
+            {
+                if (_c.ScoringFunc != "softmax") tw[k] /= sum;
+                tw[k] *= _c.RoutedScalingFactor;
+            }
+            if (trace != null) { trace.Experts.Add(ti.ToArray()); trace.Weights.Add(tw.ToArray()); }
+        }
+
+        // group (token, slot) pairs by expert
+        var count = Grow.Buf(ref _count, E + 1);
+        count.Clear();
+        for (int i = 0; i < tokens * K; i++) count[idx[i] + 1]++;
+        for (int e = 0; e < E; e++) count[e + 1] += count[e];
+        var tokOf = Grow.Buf(ref _tokOf, tokens * K);
+        var slotOf = Grow.Buf(ref _slotOf, tokens * K);
+        Span<int> fill = stackalloc int[E];
+        for (int i = 0; i < tokens * K; i++)
+        {
+            int e = idx[i], at = count[e] + fill[e]++;
+            tokOf[at] = i / K; slotOf[at] = i;
+        }
+
+        var acc = Grow.Buf(ref _acc, tokens * D);
+        acc.Clear();
+        for (int e = 0; e < E; e++)
+        {
+            int n = count[e + 1] - count[e];
+            if (n == 0) continue;
+            var xe = Grow.Buf(ref _xe, n * D);
+            for (int i = 0; i < n; i++) x.Slice(tokOf[count[e] + i] * D, D).CopyTo(xe.Slice(i * D, D));
+            var outE = RunExpert(_w.Experts[e], xe, n, wts, slotOf.Slice(count[e], n));
+            for (int i = 0; i < n; i++)
+                System.Numerics.Tensors.TensorPrimitives.Add(acc.Slice(tokOf[count[e] + i] * D, D), outE.Slice(i * D, D), acc.Slice(tokOf[count[e] + i] * D, D));
+        }
+        if (_w.Shared != null)
+        {
+            var sh = RunExpert(_w.Shared, x[..(tokens * D)], tokens, default, default);
+            System.Numerics.Tensors.TensorPrimitives.Add(acc, sh, acc);
+        }
+        acc.CopyTo(y);
+        if (bf) Bf16.Round(y[..(tokens * D)]);
+    }
+
+    private void Score(Span<float> s)
+    {
+        switch (_c.ScoringFunc)
+        {
+            case "softmax":
+                System.Numerics.Tensors.TensorPrimitives.SoftMax(s, s);
+                break;
+            case "sigmoid":
+                for (int e = 0; e < s.Length; e++) s[e] = V4Ops.Sigmoid(s[e]);
+                break;
+            default:
+                for (int e = 0; e < s.Length; e++) s[e] = MathF.Sqrt(V4Ops.Softplus(s[e]));
+                break;
+        }
+    }
+
+    /// <summary>Clamped SwiGLU over n rows; the routing weight multiplies before w2 (null slots: the shared expert).</summary>
+    private Span<float> RunExpert(ExpertWeights ex, ReadOnlySpan<float> x, int n, ReadOnlySpan<float> weights, ReadOnlySpan<int> slots)
+    {
+        int I = ex.W1.Rows, D = _c.HiddenSize;
+        bool bf = _num.Bf16Activations;
+        var h1 = Grow.Buf(ref _h1, n * I);
+        var h3 = Grow.Buf(ref _h3, n * I);
+        ex.W1.Apply(x, h1, n, _num, _scratch, _pool);
+        ex.W3.Apply(x, h3, n, _num, _scratch, _pool);
+        float lim = _c.SwigluLimit;
+        for (int i = 0; i < n; i++)
+        {
+            float rw = slots.IsEmpty ? 1f : weights[slots[i]];
+            var g = h1.Slice(i * I, I);
+            var u = h3.Slice(i * I, I);
+            for (int j = 0; j < I; j++)
+            {
+                float gj = g[j], uj = u[j];
+                if (lim > 0) { uj = Math.Clamp(uj, -lim, lim); gj = MathF.Min(gj, lim); }
+                float a = V4Ops.Silu(gj) * uj;
+                if (!slots.IsEmpty) a *= rw;
+                g[j] = bf ? Bf16.Round(a) : a;
+            }
+        }
+        var o = slots.IsEmpty ? Grow.Buf(ref _shared, n * D) : Grow.Buf(ref _out, n * D);
+        ex.W2.Apply(h1, o, n, _num, _scratch, _pool);
+        return o;
+    }
+}
