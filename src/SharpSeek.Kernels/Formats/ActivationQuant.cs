@@ -60,7 +60,7 @@ public static class ActivationQuant
             for (int i = 0; i < blk.Length; i++)
             {
                 float q = Fp8E4M3.Decode(Fp8E4M3.Encode(Math.Clamp(blk[i] / s, -Fp8E4M3.MaxValue, Fp8E4M3.MaxValue)));
-                blk[i] = Bf16.Round(q * s);
+                blk[i] = Bf16.Round(MathF.CopySign(q * s, blk[i])); // the in-place QDQ keeps the sign of values that round to zero
             }
         }
     }

@@ -47,7 +47,8 @@ public static class Fp8E4M3
             float q = a * 512f; // units of 2^-9
             float r = MathF.Round(q, MidpointRounding.ToEven);
             int m = (int)r; // 0..8 ; 8 == smallest normal
-            return (byte)(sign | (uint)m);
+            // The reference's quantiser yields code 0x00 (not 0x80) for anything that rounds to zero.
+            return m == 0 ? (byte)0 : (byte)(sign | (uint)m);
         }
         uint bits = BitConverter.SingleToUInt32Bits(a);
         int exp = (int)((bits >> 23) & 0xFF) - 127; // -6..8
