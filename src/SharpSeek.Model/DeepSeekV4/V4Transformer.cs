@@ -66,14 +66,7 @@ public sealed class V4Transformer
         int T = ids.Length, D = _c.HiddenSize, hc = _c.HcMult;
         if (T == 0) return;
         var x = Grow.Buf(ref _streams, T * hc * D);
-        var row = Grow.Buf(ref _h, T * D);
-        for (int t = 0; t < T; t++)
-        {
-            int id = ids[t];
-            if ((uint)id >= (uint)_c.VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside the vocabulary (0..{_c.VocabSize - 1})");
-            _w.Embed.DecodeRow(id, row[..D]);
-            for (int k = 0; k < hc; k++) row[..D].CopyTo(x.Slice((t * hc + k) * D, D));
-        }
+        Embed(ids, x);
         for (int l = 0; l < _blocks.Length; l++)
         {
             var next = Grow.Buf(ref _next, T * hc * D);
@@ -84,6 +77,20 @@ public sealed class V4Transformer
         }
         _lastTokens = T;
         Logits(_w.HcHead, _w.Norm, x, T, logits);
+    }
+
+    /// <summary>The block-0 input: each id's embedding row repeated into every stream, [tokens, hc, D].</summary>
+    public void Embed(ReadOnlySpan<int> ids, Span<float> streams)
+    {
+        int D = _c.HiddenSize, hc = _c.HcMult;
+        for (int t = 0; t < ids.Length; t++)
+        {
+            int id = ids[t];
+            if ((uint)id >= (uint)_c.VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} outside the vocabulary (0..{_c.VocabSize - 1})");
+            var first = streams.Slice(t * hc * D, D);
+            _w.Embed.DecodeRow(id, first);
+            for (int k = 1; k < hc; k++) first.CopyTo(streams.Slice((t * hc + k) * D, D));
+        }
     }
 
     /// <summary>hc_head → norm → head: all rows, or only the last when logits holds one row.</summary>
