@@ -9,6 +9,9 @@ app.Configure(config =>
     config.PropagateExceptions();
     // Register commands below, one line each.
     config.AddCommand<VersionCommand>("version").WithDescription("Print the SharpSeek version.");
+    config.AddCommand<DemoCommand>("demo").WithDescription("Make a tiny random-weight V4 once, run prefill + decode, print tokens/s.");
+    config.AddCommand<LogitsCommand>("logits").WithDescription("Prefill + greedy decode; write logits in the golden fixtures' format.");
+    config.AddCommand<GenerateCommand>("generate").WithDescription("Sample token ids from a prompt of token ids.");
 });
 
 try

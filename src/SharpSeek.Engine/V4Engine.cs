@@ -1,0 +1,133 @@
+using SharpSeek.Kernels.Threading;
+using SharpSeek.Model.Checkpoint;
+using SharpSeek.Model.DeepSeekV4;
+
+namespace SharpSeek.Engine;
+
+/// <summary>
+/// A loaded DeepSeek-V4 checkpoint: the memory-mapped weights, bound and validated once. Sessions share it.
+/// </summary>
+public sealed class V4Engine : IInferenceEngine
+{
+    private readonly CheckpointReader _reader;
+    public V4Weights Weights { get; }
+    public V4Config Config => Weights.Config;
+    public V4Numerics Numerics { get; }
+    public WorkerPool Pool { get; }
+    public int VocabSize => Config.VocabSize;
+    public int MaxContext { get; }
+    public string ModelName { get; }
+    public string? ModelDirectory => _reader.Directory;
+
+    private V4Engine(CheckpointReader reader, V4Weights weights, V4Numerics numerics, WorkerPool pool, int maxContext, string name)
+    {
+        _reader = reader; Weights = weights; Numerics = numerics; Pool = pool; MaxContext = maxContext; ModelName = name;
+    }
+
+    /// <summary>Maps the checkpoint, checks every tensor the config implies (presence, dtype, shape), binds the weights.</summary>
+    public static V4Engine Open(string modelDirectory, V4Numerics? numerics = null, IProgress<(string file, int done, int total)>? progress = null,
+                                int? maxContext = null, WorkerPool? pool = null)
+    {
+        var reader = CheckpointReader.Open(modelDirectory, progress);
+        try
+        {
+            CheckpointValidator.Validate(reader);
+            var weights = V4Weights.Bind(reader);
+            int ctx = maxContext ?? (reader.Config.MaxPositionEmbeddings > 0 ? reader.Config.MaxPositionEmbeddings : 1 << 20);
+            string name = Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar));
+            return new V4Engine(reader, weights, numerics ?? V4Numerics.Fast, pool ?? WorkerPool.Shared, ctx, name);
+        }
+        catch { reader.Dispose(); throw; }
+    }
+
+    public Session CreateV4Session() => new(this);
+    public IInferenceSession CreateSession() => CreateV4Session();
+
+    public void Dispose() => _reader.Dispose();
+}
+
+/// <summary>
+/// One mutable token timeline (like ds4_session): the per-layer caches, the tokens they hold and the last logits.
+/// It keeps a snapshot at the end of its last multi-token append (the prompt boundary), so the next turn of a
+/// conversation can rewind there even though the window ring has moved on.
+/// </summary>
+public sealed class Session : IInferenceSession
+{
+    private readonly V4Engine _engine;
+    private readonly V4Transformer _model;
+    private readonly List<int> _tokens = [];
+    private readonly float[] _logits;
+    private AttentionCache.Snapshot?[] _snapshot;
+    private int _snapshotLength = -1;
+
+    internal Session(V4Engine engine)
+    {
+        _engine = engine;
+        _model = new V4Transformer(engine.Weights, engine.Numerics, engine.Pool);
+        _logits = new float[engine.VocabSize];
+        _snapshot = new AttentionCache.Snapshot?[_model.Caches.Length + _model.MtpCaches.Length];
+    }
+
+    public V4Transformer Model => _model;
+    public ReadOnlySpan<int> Tokens => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens);
+    public int Length => _tokens.Count;
+    public ReadOnlySpan<float> Logits => _logits;
+    public long CacheBytes => _model.Caches.Sum(c => c.Bytes) + _model.MtpCaches.Sum(c => c.Bytes);
+
+    public void Append(ReadOnlySpan<int> ids, CancellationToken cancellationToken = default) => Append(ids, default, cancellationToken);
+
+    /// <summary>Appends ids; with <paramref name="allLogits"/> [ids.Length × vocab] every row's logits are written too.</summary>
+    public void Append(ReadOnlySpan<int> ids, Span<float> allLogits, CancellationToken cancellationToken = default)
+    {
+        if (ids.IsEmpty) return;
+        if (Length + ids.Length > _engine.MaxContext)
+            throw new InvalidOperationException($"context overflow: {Length} cached + {ids.Length} new tokens exceeds the maximum context of {_engine.MaxContext}");
+        cancellationToken.ThrowIfCancellationRequested();
+        int V = _engine.VocabSize;
+        if (!allLogits.IsEmpty)
+        {
+            _model.Forward(ids, allLogits);
+            allLogits.Slice((ids.Length - 1) * V, V).CopyTo(_logits);
+        }
+        else _model.Forward(ids, _logits);
+        foreach (int id in ids) _tokens.Add(id);
+        if (ids.Length > 1) TakeSnapshot();
+    }
+
+    /// <summary>MTP logits for the tokens of the last Append, given each one's successor.</summary>
+    public void MtpLogits(ReadOnlySpan<int> nextIds, Span<float> logits) => _model.MtpForward(nextIds, logits);
+
+    public bool HasMtp => _engine.Weights.Mtp.Length > 0;
+
+    private void TakeSnapshot()
+    {
+        var caches = _model.Caches.Concat(_model.MtpCaches).ToArray();
+        for (int i = 0; i < caches.Length; i++) _snapshot[i] = caches[i].TakeSnapshot(_snapshot[i]);
+        _snapshotLength = Length;
+    }
+
+    public int Reuse(ReadOnlySpan<int> prompt)
+    {
+        int common = 0, max = Math.Min(Length, prompt.Length - 1);
+        while (common < max && _tokens[common] == prompt[common]) common++;
+        if (common == Length) return common;                       // pure extension
+        if (_snapshotLength > 0 && common >= _snapshotLength && _snapshotLength <= prompt.Length - 1)
+        {
+            var caches = _model.Caches.Concat(_model.MtpCaches).ToArray();
+            for (int i = 0; i < caches.Length; i++) caches[i].Restore(_snapshot[i]!);
+            _tokens.RemoveRange(_snapshotLength, _tokens.Count - _snapshotLength);
+            return _snapshotLength;
+        }
+        Reset();
+        return 0;
+    }
+
+    public void Reset()
+    {
+        _model.Reset();
+        _tokens.Clear();
+        _snapshotLength = -1;
+    }
+
+    public void Dispose() { }
+}
