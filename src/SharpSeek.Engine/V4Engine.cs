@@ -55,7 +55,7 @@ public sealed class Session : IInferenceSession
 {
     private readonly V4Engine _engine;
     private readonly V4Transformer _model;
-    private readonly List<int> _tokens = [];
+    private readonly List<int> _tokens = new(4096);
     private readonly float[] _logits;
     private AttentionCache.Snapshot?[] _snapshot;
     private int _snapshotLength = -1;

@@ -47,11 +47,14 @@ public static class SyntheticCheckpoint
 
     private const long ShardBytes = 2L << 30;
 
-    public static void Write(string directory, V4Config config, int seed, IProgress<double>? progress = null)
+    /// <param name="alter">Tests only: edits the tensor list before writing (drop a tensor, change a dtype or shape).</param>
+    public static void Write(string directory, V4Config config, int seed, IProgress<double>? progress = null,
+                             Func<IReadOnlyList<ExpectedTensor>, IReadOnlyList<ExpectedTensor>>? alter = null)
     {
         config.Validate();
         Directory.CreateDirectory(directory);
         var expected = V4TensorLayout.Expected(config);
+        if (alter != null) expected = alter(expected);
         var tensors = expected.Select(e => new SafetensorsWriter.Tensor(e.Name, e.Dtype, e.Shape)).ToList();
         long total = tensors.Sum(t => t.ByteLength), done = 0;
 
@@ -134,7 +137,7 @@ public static class SyntheticCheckpoint
             Emit(_ => b, 1);
         }
         else if (t.Dtype == TensorDtype.F8_E4M3) Emit(_ => Fp8Codes[rng.Next() & 4095], 1);
-        else if (t.Dtype == TensorDtype.I8) Emit(_ => (byte)rng.Next(), 1);
+        else if (t.Dtype is TensorDtype.I8 or TensorDtype.U8) Emit(_ => (byte)rng.Next(), 1);
         else if (t.Dtype == TensorDtype.I64)
         {
             // tid2eid: distinct experts per token
