@@ -46,17 +46,21 @@ public sealed class ScratchBuffers
     }
 }
 
-/// <summary>Grow-only buffer helper for the layer classes.</summary>
+/// <summary>
+/// Grow-only buffer helper for the layer classes. Buffers double (with a floor), so sizes that creep up during decode
+/// (the HCA key list grows by one entry every `ratio` tokens) reallocate only a logarithmic number of times.
+/// </summary>
 internal static class Grow
 {
+    private const int Floor = 1024;
     public static Span<float> Buf(ref float[]? array, int length)
     {
-        if (array == null || array.Length < length) array = new float[Math.Max(length, (array?.Length ?? 0) * 2)];
+        if (array == null || array.Length < length) array = new float[Math.Max(Math.Max(length, Floor), (array?.Length ?? 0) * 2)];
         return array.AsSpan(0, length);
     }
     public static Span<int> Buf(ref int[]? array, int length)
     {
-        if (array == null || array.Length < length) array = new int[Math.Max(length, (array?.Length ?? 0) * 2)];
+        if (array == null || array.Length < length) array = new int[Math.Max(Math.Max(length, Floor), (array?.Length ?? 0) * 2)];
         return array.AsSpan(0, length);
     }
 }

@@ -1,0 +1,121 @@
+using SharpSeek.Engine;
+using SharpSeek.Model.DeepSeekV4;
+using SharpSeek.TestSupport;
+
+namespace SharpSeek.Engine.Tests;
+
+/// <summary>Session behaviour on the tiny-f32 fixture checkpoint (f32 numerics: agreement to ~1e-5 is expected).</summary>
+public sealed class SessionTests
+{
+    private const float Tolerance = 1e-4f;
+    private static readonly Lazy<V4Engine> SharedEngine = new(() => V4Engine.Open(Golden.Path("tiny-f32", "model")));
+    private static int[] Prompt => Golden.Npy("tiny-f32", "prompt_ids.npy").AsInt32();
+    private static int[] Generated => Golden.Npy("tiny-f32", "generated_ids.npy").AsInt32();
+
+    private static void AssertClose(ReadOnlySpan<float> a, ReadOnlySpan<float> b, string what)
+    {
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(Math.Abs(a[i] - b[i]) <= Tolerance, $"{what}[{i}]: {a[i]} vs {b[i]}");
+    }
+
+    [Fact]
+    public void PrefillEqualsPrefixThenDecode()
+    {
+        var engine = SharedEngine.Value;
+        int[] ids = [.. Prompt, .. Generated[..^1]];
+        using var whole = engine.CreateV4Session();
+        var all = new float[ids.Length * engine.VocabSize];
+        whole.Append(ids, all);
+        foreach (int split in new[] { 1, 7, Prompt.Length / 2, Prompt.Length })
+        {
+            using var s = engine.CreateV4Session();
+            s.Append(ids.AsSpan(0, split));
+            for (int t = split; t < ids.Length; t++)
+            {
+                s.Append(ids.AsSpan(t, 1));
+                AssertClose(all.AsSpan(t * engine.VocabSize, engine.VocabSize), s.Logits, $"split {split}, position {t}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ChunkedPrefillEqualsOnePrefill()
+    {
+        var engine = SharedEngine.Value;
+        int[] ids = Prompt;
+        using var whole = engine.CreateV4Session();
+        whole.Append(ids);
+        using var chunked = engine.CreateV4Session();
+        for (int i = 0; i < ids.Length; i += 13) chunked.Append(ids.AsSpan(i, Math.Min(13, ids.Length - i)));
+        AssertClose(whole.Logits, chunked.Logits, "last logits");
+    }
+
+    [Fact]
+    public void ReuseKeepsExtensionsAndRewindsToThePromptBoundary()
+    {
+        var engine = SharedEngine.Value;
+        int[] prompt = Prompt;
+        using var s = engine.CreateV4Session();
+        s.Append(prompt);
+        for (int k = 0; k < 5; k++) s.Append([Generated[k]]);
+        // a follow-up that extends everything: all kept
+        int[] extended = [.. s.Tokens, 3, 4];
+        Assert.Equal(s.Length, s.Reuse(extended));
+        // a follow-up that diverges after the prompt: rewind to the prompt boundary snapshot
+        int[] diverged = [.. prompt, 9, 8, 7];
+        Assert.Equal(prompt.Length, s.Reuse(diverged));
+        Assert.Equal(prompt.Length, s.Length);
+        s.Append(diverged.AsSpan(prompt.Length));
+        using var fresh = engine.CreateV4Session();
+        fresh.Append(diverged);
+        AssertClose(fresh.Logits, s.Logits, "after rewind");
+        // diverging inside the prompt: rebuilt
+        int[] other = [0, 1, 2, 3];
+        Assert.Equal(0, s.Reuse(other));
+        Assert.Equal(0, s.Length);
+    }
+
+    [Fact]
+    public void DecodeAllocatesNothing()
+    {
+        var engine = SharedEngine.Value;
+        using var s = engine.CreateV4Session();
+        s.Append(Prompt);
+        var one = new int[1];
+        for (int k = 0; k < 4; k++) { one[0] = Generated[k]; s.Append(one); } // warm-up: JIT, thread-local buffers
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int k = 0; k < 32; k++) { one[0] = (k * 37 + 11) % engine.VocabSize; s.Append(one); }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"32 decode steps allocated {allocated} bytes on the calling thread");
+    }
+
+    [Fact]
+    public void ContextOverflowIsAClearError()
+    {
+        using var engine = V4Engine.Open(Golden.Path("tiny-f32", "model"), maxContext: 8);
+        using var s = engine.CreateV4Session();
+        var e = Assert.Throws<InvalidOperationException>(() => s.Append(new int[9]));
+        Assert.Contains("exceeds the maximum context of 8", e.Message);
+    }
+
+    [Fact]
+    public void LogitsCommandWritesTheFixtureFormat()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpseek-logits-").FullName;
+        try
+        {
+            int steps = Golden.Npy("tiny-f32", "decode_logits.npy").Shape[0];
+            SharpSeek.Cli.Commands.LogitsCommand.Run(SharedEngine.Value, Prompt, steps, dir);
+            foreach (var f in new[] { "prefill_logits.npy", "decode_logits.npy", "mtp_prefill_logits.npy", "mtp_decode_logits.npy" })
+            {
+                var ours = SharpSeek.Model.Checkpoint.NpyFile.Read(Path.Combine(dir, f));
+                var theirs = Golden.Npy("tiny-f32", f);
+                Assert.Equal(theirs.Shape, ours.Shape);
+                AssertClose(theirs.AsFloat32(), ours.AsFloat32(), f);
+            }
+            Assert.Equal(Generated, SharpSeek.Model.Checkpoint.NpyFile.Read(Path.Combine(dir, "generated_ids.npy")).AsInt32());
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(Generated), File.ReadAllText(Path.Combine(dir, "decode_ids.json")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
