@@ -43,12 +43,18 @@ public static unsafe class Linear
         public void Execute(int index)
         {
             int cols = W.Cols, rows = W.Rows;
+            int start = index * RowsPerItem, end = Math.Min(rows, start + RowsPerItem);
+            if (Tokens == 1)
+            {
+                // decode: fused, each weight byte streamed once
+                for (int r = start; r < end; r++) Y[r] = RowKernels.Dot(W, r, X);
+                return;
+            }
             var row = t_row is { } r0 && r0.Length >= cols ? r0 : (t_row = new float[Math.Max(cols, 4096)]);
             var rowSpan = row.AsSpan(0, cols);
-            int start = index * RowsPerItem, end = Math.Min(rows, start + RowsPerItem);
             for (int r = start; r < end; r++)
             {
-                W.DecodeRow(r, rowSpan);
+                RowKernels.DecodeRow(W, r, rowSpan);
                 for (int t = 0; t < Tokens; t++)
                     Y[(long)t * rows + r] = TensorPrimitives.Dot(rowSpan, new ReadOnlySpan<float>(X + (long)t * cols, cols));
             }

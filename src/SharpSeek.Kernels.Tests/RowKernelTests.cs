@@ -1,0 +1,99 @@
+using SharpSeek.Kernels.Formats;
+using SharpSeek.Kernels.Ops;
+
+namespace SharpSeek.Kernels.Tests;
+
+/// <summary>Every SIMD row kernel equals its scalar twin over lengths 0..257 and unaligned offsets (fixed seeds).</summary>
+public sealed unsafe class RowKernelTests
+{
+    public static TheoryData<WeightFormat> Formats => new() { WeightFormat.Fp8Block128, WeightFormat.Fp4Block32, WeightFormat.BF16, WeightFormat.F32 };
+
+    private static IEnumerable<int> Lengths(WeightFormat f) =>
+        f == WeightFormat.Fp4Block32 ? Enumerable.Range(0, 9).Select(i => i * 32) : Enumerable.Range(0, 258);
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void SimdEqualsScalar(WeightFormat format)
+    {
+        Assert.True(RowKernels.UseSimd || !System.Runtime.Intrinsics.X86.Avx2.IsSupported);
+        var rng = new Random(20261128);
+        foreach (int cols in Lengths(format))
+        {
+            int rows = 1 + rng.Next(130);
+            foreach (int offset in new[] { 0, 1, 3 })
+            {
+                int bytes = format switch { WeightFormat.F32 => 4 * rows * cols, WeightFormat.BF16 => 2 * rows * cols, WeightFormat.Fp4Block32 => rows * cols / 2, _ => rows * cols };
+                var data = new byte[bytes + offset];
+                rng.NextBytes(data);
+                if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] ^= 1; // no NaN codes in weights
+                if (format is WeightFormat.BF16 or WeightFormat.F32)
+                    for (int i = offset; i + (format == WeightFormat.F32 ? 3 : 1) < data.Length; i += format == WeightFormat.F32 ? 4 : 2)
+                        data[i + (format == WeightFormat.F32 ? 3 : 1)] = (byte)(0x3C + rng.Next(6)); // finite, moderate values
+                int scaleCount = format == WeightFormat.Fp4Block32 ? rows * Math.Max(1, cols / 32) : ((rows + 127) / 128) * ((cols + 127) / 128 + 1);
+                var scales = Enumerable.Range(0, scaleCount).Select(_ => (byte)(120 + rng.Next(10))).ToArray();
+                var x = new float[cols + offset];
+                for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+                var simd = new float[cols];
+                var scalar = new float[cols];
+                fixed (byte* d = data, s = scales)
+                fixed (float* xp = x)
+                {
+                    var w = new WeightMatrix(format, rows, cols, d + offset, format is WeightFormat.Fp8Block128 or WeightFormat.Fp4Block32 ? s : null);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float a = RowKernels.Dot(w, r, xp + offset), b = RowKernels.DotScalar(w, r, xp + offset);
+                        w.DecodeRow(r, scalar);
+                        float mag = 0;
+                        for (int c = 0; c < cols; c++) mag += MathF.Abs(scalar[c] * xp[offset + c]);
+                        Assert.True(MathF.Abs(a - b) <= 1e-5f * mag + 1e-30f, $"{format} cols {cols} offset {offset} row {r}: simd {a} scalar {b}");
+                        RowKernels.DecodeRow(w, r, simd);
+                        for (int c = 0; c < cols; c++) Assert.True(simd[c] == scalar[c], $"{format} decode cols {cols} row {r} col {c}: {simd[c]} vs {scalar[c]}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public unsafe void MatmulEqualsMatvecPerToken()
+    {
+        var rng = new Random(7);
+        int rows = 300, cols = 384, tokens = 5;
+        var data = new byte[rows * cols];
+        rng.NextBytes(data);
+        for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] = 0;
+        var scales = Enumerable.Range(0, 3 * 3).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+        var x = Enumerable.Range(0, tokens * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var y = new float[tokens * rows];
+        var one = new float[rows];
+        fixed (byte* d = data, s = scales)
+        {
+            var w = new WeightMatrix(WeightFormat.Fp8Block128, rows, cols, d, s);
+            Linear.Forward(w, x, y, tokens);
+            for (int t = 0; t < tokens; t++)
+            {
+                Linear.Forward(w, x.AsSpan(t * cols, cols), one, 1);
+                for (int r = 0; r < rows; r++) Assert.True(MathF.Abs(one[r] - y[t * rows + r]) <= 1e-4f * (1 + MathF.Abs(one[r])), $"token {t} row {r}");
+            }
+        }
+    }
+
+    [Fact]
+    public void LinearAllocatesNothing()
+    {
+        var w = new float[64 * 64];
+        var x = new float[64];
+        var y = new float[64];
+        unsafe
+        {
+            fixed (float* p = w)
+            {
+                var m = new WeightMatrix(WeightFormat.F32, 64, 64, (byte*)p);
+                Linear.Forward(m, x, y, 1);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 100; i++) Linear.Forward(m, x, y, 1);
+                Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+        }
+    }
+}

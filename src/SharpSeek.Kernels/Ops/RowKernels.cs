@@ -1,0 +1,171 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpSeek.Kernels.Formats;
+
+namespace SharpSeek.Kernels.Ops;
+
+/// <summary>
+/// Per-row kernels over stored weights: a fused decode·dot for one token (decode is memory-bound: every weight byte is
+/// read once and never written back) and a decode-to-f32 for prefill tiles. AVX2 paths with scalar twins
+/// (<see cref="DotScalar"/>, <see cref="WeightMatrix.DecodeRow"/>) that the tests hold them equal to.
+/// </summary>
+public static unsafe class RowKernels
+{
+    public static bool UseSimd { get; set; } = Avx2.IsSupported && Fma.IsSupported;
+    [ThreadStatic] private static float[]? t_row;
+
+    // e4m3 bits moved into an f32's exponent/mantissa field: value = bits · 2^120 (exact for normals and subnormals)
+    private const float Fp8Rebias = 1.329228e36f; // 2^120
+
+    /// <summary>Σ_c W[r, c] · x[c].</summary>
+    public static float Dot(in WeightMatrix w, int r, float* x)
+    {
+        if (w.Format == WeightFormat.F32)
+            return System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(w.Data + 4L * r * w.Cols, w.Cols), new ReadOnlySpan<float>(x, w.Cols));
+        if (!UseSimd) return DotScalar(w, r, x);
+        return w.Format switch
+        {
+            WeightFormat.Fp8Block128 => DotFp8(w, r, x),
+            WeightFormat.Fp4Block32 => DotFp4(w, r, x),
+            WeightFormat.BF16 => DotBf16(w, r, x),
+            _ => DotScalar(w, r, x),
+        };
+    }
+
+    /// <summary>The scalar twin: decode then multiply, element by element.</summary>
+    public static float DotScalar(in WeightMatrix w, int r, float* x)
+    {
+        Span<float> row = w.Cols <= 8192 ? stackalloc float[w.Cols] : (t_row is { } a && a.Length >= w.Cols ? a : (t_row = new float[w.Cols])).AsSpan(0, w.Cols);
+        w.DecodeRow(r, row);
+        float s = 0;
+        for (int c = 0; c < row.Length; c++) s += row[c] * x[c];
+        return s;
+    }
+
+    private static float DotFp8(in WeightMatrix w, int r, float* x)
+    {
+        int cols = w.Cols, full = cols / 128;
+        byte* row = w.Data + (long)r * cols;
+        byte* scales = w.Scales + (long)(r / 128) * w.Fp8ScaleCols;
+        var total = Vector256<float>.Zero;
+        var magMask = Vector256.Create(0x7F);
+        var signMask = Vector256.Create(0x80);
+        for (int b = 0; b < full; b++)
+        {
+            var acc0 = Vector256<float>.Zero;
+            var acc1 = Vector256<float>.Zero;
+            byte* p = row + b * 128;
+            float* xp = x + b * 128;
+            for (int i = 0; i < 128; i += 16)
+            {
+                var v0 = Avx2.ConvertToVector256Int32(p + i);
+                var v1 = Avx2.ConvertToVector256Int32(p + i + 8);
+                var f0 = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v0, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v0, signMask), 24)).AsSingle();
+                var f1 = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v1, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v1, signMask), 24)).AsSingle();
+                acc0 = Fma.MultiplyAdd(f0, Avx.LoadVector256(xp + i), acc0);
+                acc1 = Fma.MultiplyAdd(f1, Avx.LoadVector256(xp + i + 8), acc1);
+            }
+            float scale = Ue8M0.Table[scales[b]];
+            total = Fma.MultiplyAdd(Avx.Multiply(Avx.Add(acc0, acc1), Vector256.Create(Fp8Rebias)), Vector256.Create(scale), total);
+        }
+        float sum = Vector256.Sum(total);
+        for (int c = full * 128; c < cols; c++) sum += Fp8E4M3.Table[row[c]] * Ue8M0.Table[scales[c >> 7]] * x[c];
+        return sum;
+    }
+
+    private static readonly Vector256<float> Fp4Magnitudes = Vector256.Create(0f, 0.5f, 1f, 1.5f, 2f, 3f, 4f, 6f);
+    private static readonly Vector256<uint> NibbleShifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
+
+    private static float DotFp4(in WeightMatrix w, int r, float* x)
+    {
+        int cols = w.Cols, blocks = cols / 32;
+        byte* row = w.Data + (long)r * cols / 2;
+        byte* scales = w.Scales + (long)r * blocks;
+        var total = Vector256<float>.Zero;
+        var seven = Vector256.Create(7u);
+        var eight = Vector256.Create(8u);
+        for (int b = 0; b < blocks; b++)
+        {
+            var acc = Vector256<float>.Zero;
+            uint* words = (uint*)(row + b * 16);
+            float* xp = x + b * 32;
+            for (int i = 0; i < 4; i++) // 8 nibbles (4 bytes) per step: element 2k = low nibble of byte k
+            {
+                var nib = Avx2.ShiftRightLogicalVariable(Vector256.Create(words[i]), NibbleShifts);
+                var mag = Avx2.PermuteVar8x32(Fp4Magnitudes, Avx2.And(nib, seven).AsInt32());
+                var sign = Avx2.ShiftLeftLogical(Avx2.And(nib, eight), 28).AsSingle();
+                acc = Fma.MultiplyAdd(Avx.Xor(mag, sign), Avx.LoadVector256(xp + i * 8), acc);
+            }
+            total = Fma.MultiplyAdd(acc, Vector256.Create(Ue8M0.Table[scales[b]]), total);
+        }
+        return Vector256.Sum(total);
+    }
+
+    private static float DotBf16(in WeightMatrix w, int r, float* x)
+    {
+        int cols = w.Cols, full = cols / 16 * 16;
+        ushort* row = (ushort*)w.Data + (long)r * cols;
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        int c = 0;
+        for (; c < full; c += 16)
+        {
+            var f0 = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(row + c), 16).AsSingle();
+            var f1 = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(row + c + 8), 16).AsSingle();
+            acc0 = Fma.MultiplyAdd(f0, Avx.LoadVector256(x + c), acc0);
+            acc1 = Fma.MultiplyAdd(f1, Avx.LoadVector256(x + c + 8), acc1);
+        }
+        float sum = Vector256.Sum(Avx.Add(acc0, acc1));
+        for (; c < cols; c++) sum += Bf16.ToFloat(row[c]) * x[c];
+        return sum;
+    }
+
+    /// <summary>Decodes row r to f32 (prefill tiles): SIMD for FP8/FP4/BF16, the scalar <see cref="WeightMatrix.DecodeRow"/> otherwise.</summary>
+    public static void DecodeRow(in WeightMatrix w, int r, Span<float> dst)
+    {
+        if (!UseSimd || w.Format is not (WeightFormat.Fp8Block128 or WeightFormat.Fp4Block32 or WeightFormat.BF16)) { w.DecodeRow(r, dst); return; }
+        int cols = w.Cols;
+        fixed (float* d = dst)
+        {
+            if (w.Format == WeightFormat.BF16)
+            {
+                ushort* row = (ushort*)w.Data + (long)r * cols;
+                int c = 0;
+                for (; c + 8 <= cols; c += 8) Avx.Store(d + c, Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(row + c), 16).AsSingle());
+                for (; c < cols; c++) d[c] = Bf16.ToFloat(row[c]);
+            }
+            else if (w.Format == WeightFormat.Fp8Block128)
+            {
+                byte* row = w.Data + (long)r * cols;
+                byte* scales = w.Scales + (long)(r / 128) * w.Fp8ScaleCols;
+                var magMask = Vector256.Create(0x7F);
+                var signMask = Vector256.Create(0x80);
+                int c = 0;
+                for (; c + 8 <= cols; c += 8)
+                {
+                    var v = Avx2.ConvertToVector256Int32(row + c);
+                    var f = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v, signMask), 24)).AsSingle();
+                    // NaN codes (0x7F/0xFF) never occur in weights; this path decodes them as ±480
+                    Avx.Store(d + c, Avx.Multiply(Avx.Multiply(f, Vector256.Create(Fp8Rebias)), Vector256.Create(Ue8M0.Table[scales[c >> 7]])));
+                }
+                for (; c < cols; c++) d[c] = Fp8E4M3.Table[row[c]] * Ue8M0.Table[scales[c >> 7]];
+            }
+            else
+            {
+                byte* row = w.Data + (long)r * cols / 2;
+                byte* scales = w.Scales + (long)r * (cols / 32);
+                var seven = Vector256.Create(7u);
+                var eight = Vector256.Create(8u);
+                uint* words = (uint*)row;
+                for (int c = 0; c < cols; c += 8)
+                {
+                    var nib = Avx2.ShiftRightLogicalVariable(Vector256.Create(words[c / 8]), NibbleShifts);
+                    var mag = Avx2.PermuteVar8x32(Fp4Magnitudes, Avx2.And(nib, seven).AsInt32());
+                    var sign = Avx2.ShiftLeftLogical(Avx2.And(nib, eight), 28).AsSingle();
+                    Avx.Store(d + c, Avx.Multiply(Avx.Xor(mag, sign), Vector256.Create(Ue8M0.Table[scales[c >> 5]])));
+                }
+            }
+        }
+    }
+}
