@@ -97,25 +97,4 @@ public sealed class SessionTests
         var e = Assert.Throws<InvalidOperationException>(() => s.Append(new int[9]));
         Assert.Contains("exceeds the maximum context of 8", e.Message);
     }
-
-    [Fact]
-    public void LogitsCommandWritesTheFixtureFormat()
-    {
-        string dir = Directory.CreateTempSubdirectory("sharpseek-logits-").FullName;
-        try
-        {
-            int steps = Golden.Npy("tiny-f32", "decode_logits.npy").Shape[0];
-            SharpSeek.Cli.Commands.LogitsCommand.Run(SharedEngine.Value, Prompt, steps, dir);
-            foreach (var f in new[] { "prefill_logits.npy", "decode_logits.npy", "mtp_prefill_logits.npy", "mtp_decode_logits.npy" })
-            {
-                var ours = SharpSeek.Model.Checkpoint.NpyFile.Read(Path.Combine(dir, f));
-                var theirs = Golden.Npy("tiny-f32", f);
-                Assert.Equal(theirs.Shape, ours.Shape);
-                AssertClose(theirs.AsFloat32(), ours.AsFloat32(), f);
-            }
-            Assert.Equal(Generated, SharpSeek.Model.Checkpoint.NpyFile.Read(Path.Combine(dir, "generated_ids.npy")).AsInt32());
-            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(Generated), File.ReadAllText(Path.Combine(dir, "decode_ids.json")));
-        }
-        finally { Directory.Delete(dir, true); }
-    }
 }

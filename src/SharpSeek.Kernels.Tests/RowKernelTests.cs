@@ -15,6 +15,20 @@ public sealed unsafe class RowKernelTests
     [MemberData(nameof(Formats))]
     public void SimdEqualsScalar(WeightFormat format)
     {
+        bool saved = RowKernels.UseAvx512;
+        try
+        {
+            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
+            {
+                RowKernels.UseAvx512 = wide;
+                CompareWithScalar(format);
+            }
+        }
+        finally { RowKernels.UseAvx512 = saved; }
+    }
+
+    private static void CompareWithScalar(WeightFormat format)
+    {
         Assert.True(RowKernels.UseSimd || !System.Runtime.Intrinsics.X86.Avx2.IsSupported);
         var rng = new Random(20261128);
         foreach (int cols in Lengths(format))

@@ -33,6 +33,7 @@ public sealed class WorkerPool : IDisposable
     {
         ThreadCount = Math.Max(1, threadCount);
         _start = new SemaphoreSlim(0);
+        _ = _done.WaitHandle; // create the kernel event now: a lazy first blocking wait would allocate mid-decode
         _threads = new Thread[ThreadCount - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
