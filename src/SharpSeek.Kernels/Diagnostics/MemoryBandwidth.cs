@@ -14,7 +14,9 @@ public static unsafe class MemoryBandwidth
     {
         pool ??= WorkerPool.Shared;
         var buffer = GC.AllocateUninitializedArray<byte>((int)Math.Min(bytes, int.MaxValue - 64), pinned: true);
-        Array.Fill(buffer, (byte)1); // fault every page in before timing
+        // fault every page in before timing, with distinct contents so no page can be merged or compressed away
+        var rng = new Random(1);
+        rng.NextBytes(buffer);
         var job = new ReadJob();
         double best = 0;
         fixed (byte* p = buffer)

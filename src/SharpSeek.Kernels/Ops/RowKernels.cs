@@ -29,7 +29,7 @@ public static unsafe class RowKernels
         return w.Format switch
         {
             WeightFormat.Fp8Block128 => UseAvx512 ? DotFp8Avx512(w, r, x) : DotFp8(w, r, x),
-            WeightFormat.Fp4Block32 => DotFp4(w, r, x),
+            WeightFormat.Fp4Block32 => UseAvx512 ? DotFp4Avx512(w, r, x) : DotFp4(w, r, x),
             WeightFormat.BF16 => UseAvx512 ? DotBf16Avx512(w, r, x) : DotBf16(w, r, x),
             _ => DotScalar(w, r, x),
         };
@@ -104,6 +104,30 @@ public static unsafe class RowKernels
         float sum = Vector512.Sum(total);
         for (int c = full * 128; c < cols; c++) sum += Fp8E4M3.Table[row[c]] * Ue8M0.Table[scales[c >> 7]] * x[c];
         return sum;
+    }
+
+    private static readonly Vector512<float> Fp4Table = Vector512.Create(0f, 0.5f, 1f, 1.5f, 2f, 3f, 4f, 6f, -0f, -0.5f, -1f, -1.5f, -2f, -3f, -4f, -6f);
+    private static readonly Vector512<uint> NibbleShifts16 = Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+
+    /// <summary>16 nibbles (8 bytes) per step: each lane shifts its nibble down, a 16-entry permute is the signed e2m1 table.</summary>
+    private static float DotFp4Avx512(in WeightMatrix w, int r, float* x)
+    {
+        int cols = w.Cols, blocks = cols / 32;
+        byte* row = w.Data + (long)r * cols / 2;
+        byte* scales = w.Scales + (long)r * blocks;
+        var total = Vector512<float>.Zero;
+        var fifteen = Vector512.Create(15u);
+        for (int b = 0; b < blocks; b++)
+        {
+            uint* words = (uint*)(row + b * 16);
+            float* xp = x + b * 32;
+            var n0 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[0]), Vector256.Create(words[1])), NibbleShifts16) & fifteen;
+            var n1 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[2]), Vector256.Create(words[3])), NibbleShifts16) & fifteen;
+            var acc = Avx512F.PermuteVar16x32(Fp4Table, n0.AsInt32()) * Vector512.Load(xp);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, n1.AsInt32()), Vector512.Load(xp + 16), acc);
+            total = Avx512F.FusedMultiplyAdd(acc, Vector512.Create(Ue8M0.Table[scales[b]]), total);
+        }
+        return Vector512.Sum(total);
     }
 
     private static float DotBf16Avx512(in WeightMatrix w, int r, float* x)
