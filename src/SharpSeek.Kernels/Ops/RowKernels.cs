@@ -14,7 +14,7 @@ public static unsafe class RowKernels
 {
     public static bool UseSimd { get; set; } = Avx2.IsSupported && Fma.IsSupported;
     /// <summary>512-bit paths for the two formats that dominate decode traffic (BF16 head, FP8 attention).</summary>
-    public static bool UseAvx512 { get; set; } = Avx512F.IsSupported;
+    public static bool UseAvx512 { get; set; } = Avx512F.IsSupported && Environment.GetEnvironmentVariable("SHARPSEEK_AVX512") != "0";
     [ThreadStatic] private static float[]? t_row;
 
     // e4m3 bits moved into an f32's exponent/mantissa field: value = bits · 2^120 (exact for normals and subnormals)

@@ -344,10 +344,6 @@ public sealed class Attention
         }
     }
 
-    /// <summary>
-    /// kernel.py sparse_attn: for each (query, head), softmax over the listed keys with the head's sink only in the
-    /// denominator, online over blocks of 64 list entries (the reference rounds probabilities to bf16 before P·V).
-    /// </summary>
     private sealed unsafe class AttentionCoreJob : IParallelJob
     {
         public float* Q, Keys, Comp, O;
@@ -360,47 +356,60 @@ public sealed class Attention
         public void Execute(int index)
         {
             int t = index / Heads, h = index % Heads, hd = HeadDim;
-            var q = new ReadOnlySpan<float>(Q + (long)index * hd, hd);
             var acc = t_acc is { } a && a.Length >= hd ? a.AsSpan(0, hd) : (t_acc = new float[Math.Max(hd, 512)]).AsSpan(0, hd);
-            acc.Clear();
-            float scale = 1f / MathF.Sqrt(hd);
-            float m = float.NegativeInfinity, l = 0;
-            int n = KeyCount[t];
-            int* list = KeyIdx + (long)t * ListLen;
-            Span<float> s = stackalloc float[64];
-            for (int b0 = 0; b0 < n; b0 += 64)
-            {
-                int bn = Math.Min(64, n - b0);
-                float bm = float.NegativeInfinity;
-                for (int i = 0; i < bn; i++)
-                {
-                    int k = list[b0 + i];
-                    if (k < 0) { s[i] = float.NegativeInfinity; continue; }
-                    s[i] = TensorPrimitives.Dot(q, Key(k)) * scale;
-                    bm = MathF.Max(bm, s[i]);
-                }
-                if (bm == float.NegativeInfinity) continue;
-                float mNew = MathF.Max(m, bm);
-                float alpha = MathF.Exp(m - mNew);
-                if (alpha != 1f) { TensorPrimitives.Multiply(acc, alpha, acc); l *= alpha; }
-                for (int i = 0; i < bn; i++)
-                {
-                    if (s[i] == float.NegativeInfinity) continue;
-                    float p = MathF.Exp(s[i] - mNew);
-                    l += p;
-                    TensorPrimitives.MultiplyAdd(Key(list[b0 + i]), Bf16 ? SharpSeek.Kernels.Formats.Bf16.Round(p) : p, acc, acc);
-                }
-                m = mNew;
-            }
-            float denom = l + MathF.Exp(Sink[h] - m);
-            var o = new Span<float>(O + (long)index * hd, hd);
-            TensorPrimitives.Divide(acc, denom, o);
-            if (Bf16) SharpSeek.Kernels.Formats.Bf16.Round(o);
+            SparseAttention.Attend(new ReadOnlySpan<float>(Q + (long)index * hd, hd), Keys, NWin, Comp,
+                new ReadOnlySpan<int>(KeyIdx + (long)t * ListLen, KeyCount[t]), Sink[h], Bf16, acc,
+                new Span<float>(O + (long)index * hd, hd));
         }
+    }
+}
 
-        private ReadOnlySpan<float> Key(int k) =>
-            k < NWin ? new ReadOnlySpan<float>(Keys + (long)k * HeadDim, HeadDim)
-                     : new ReadOnlySpan<float>(Comp + (long)(k - NWin) * HeadDim, HeadDim);
+/// <summary>
+/// kernel.py sparse_attn for one (query, head): softmax over the listed keys (−1 = skip) with the head's sink only in
+/// the denominator, online over blocks of 64 list entries; with bf16 on, probabilities are rounded to bf16 before P·V
+/// and the output to bf16, as the reference kernel does. Keys index the window buffer below nWin, the compressed
+/// entries from nWin on (K = V).
+/// </summary>
+public static unsafe class SparseAttention
+{
+    public static void Attend(ReadOnlySpan<float> q, float* windowKeys, int nWin, float* compressed, ReadOnlySpan<int> list,
+                              float sink, bool bf16, Span<float> acc, Span<float> output)
+    {
+        int hd = q.Length;
+        acc.Clear();
+        float scale = 1f / MathF.Sqrt(hd);
+        float m = float.NegativeInfinity, l = 0;
+        Span<float> s = stackalloc float[64];
+        for (int b0 = 0; b0 < list.Length; b0 += 64)
+        {
+            int bn = Math.Min(64, list.Length - b0);
+            float bm = float.NegativeInfinity;
+            for (int i = 0; i < bn; i++)
+            {
+                int k = list[b0 + i];
+                if (k < 0) { s[i] = float.NegativeInfinity; continue; }
+                s[i] = TensorPrimitives.Dot(q, Key(k)) * scale;
+                bm = MathF.Max(bm, s[i]);
+            }
+            if (bm == float.NegativeInfinity) continue;
+            float mNew = MathF.Max(m, bm);
+            float alpha = MathF.Exp(m - mNew);
+            if (alpha != 1f) { TensorPrimitives.Multiply(acc, alpha, acc); l *= alpha; }
+            for (int i = 0; i < bn; i++)
+            {
+                if (s[i] == float.NegativeInfinity) continue;
+                float p = MathF.Exp(s[i] - mNew);
+                l += p;
+                TensorPrimitives.MultiplyAdd(Key(list[b0 + i]), bf16 ? Bf16.Round(p) : p, acc, acc);
+            }
+            m = mNew;
+        }
+        float denom = l + MathF.Exp(sink - m);
+        TensorPrimitives.Divide(acc, denom, output);
+        if (bf16) Bf16.Round(output);
+
+        ReadOnlySpan<float> Key(int k) =>
+            k < nWin ? new ReadOnlySpan<float>(windowKeys + (long)k * hd, hd) : new ReadOnlySpan<float>(compressed + (long)(k - nWin) * hd, hd);
     }
 }
 

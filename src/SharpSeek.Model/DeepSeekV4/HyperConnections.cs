@@ -18,6 +18,19 @@ public sealed class HyperConnections
     private readonly float _normEps, _hcEps;
     private float[]? _mixes;
 
+    private HyperConnections(WeightMatrix fn, float[] @base, float[] scale, int hc, int dim, int iters, float normEps, float hcEps)
+    {
+        Fn = fn; Base = @base; Scale = scale; _hc = hc; _dim = dim; _iters = iters; _normEps = normEps; _hcEps = hcEps;
+    }
+
+    /// <summary>From plain arrays (tests, tools): fn [(2+hc)·hc, hc·dim] row-major f32; the array is pinned for the object's life.</summary>
+    public static unsafe HyperConnections FromArrays(float[] fn, float[] @base, float[] scale, int hc, int dim, int iters, float normEps, float hcEps)
+    {
+        var handle = System.Runtime.InteropServices.GCHandle.Alloc(fn, System.Runtime.InteropServices.GCHandleType.Pinned);
+        int cols = hc * dim, rows = fn.Length / cols;
+        return new HyperConnections(new WeightMatrix(WeightFormat.F32, rows, cols, (byte*)handle.AddrOfPinnedObject()), @base, scale, hc, dim, iters, normEps, hcEps);
+    }
+
     public HyperConnections(CheckpointReader r, string prefix, V4Config c)
     {
         Fn = r.Get(prefix + "_fn").AsWeightMatrix();
