@@ -17,12 +17,10 @@ public unsafe class LinearBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var (format, rows, cols) = Shape.Split(' ')[1] switch
-        {
-            "FP8" => (WeightFormat.Fp8Block128, int.Parse(Shape.Split(' ')[2].Split('x')[0]), int.Parse(Shape.Split(' ')[2].Split('x')[1])),
-            "FP4" => (WeightFormat.Fp4Block32, int.Parse(Shape.Split(' ')[3 - 1].Split('x')[0]), int.Parse(Shape.Split(' ')[2].Split('x')[1])),
-            _ => (WeightFormat.BF16, int.Parse(Shape.Split(' ')[2].Split('x')[0]), int.Parse(Shape.Split(' ')[2].Split('x')[1])),
-        };
+        string[] parts = Shape.Split(' ');
+        var format = parts.Contains("FP8") ? WeightFormat.Fp8Block128 : parts.Contains("FP4") ? WeightFormat.Fp4Block32 : WeightFormat.BF16;
+        var dims = parts[^1].Split('x');
+        int rows = int.Parse(dims[0]), cols = int.Parse(dims[1]);
         var rng = new Random(1);
         _data = new byte[format switch { WeightFormat.BF16 => 2L * rows * cols, WeightFormat.Fp4Block32 => (long)rows * cols / 2, _ => (long)rows * cols }];
         rng.NextBytes(_data);
