@@ -73,8 +73,7 @@ public static class PythonJson
         if (double.IsNaN(d)) return "NaN";
         if (double.IsInfinity(d)) return d > 0 ? "Infinity" : "-Infinity";
         if (d == 0) return double.IsNegative(d) ? "-0.0" : "0.0";
-        // shortest round-trip digits and decimal exponent
-        string r = d.ToString("E16", CultureInfo.InvariantCulture);
+        // Python's repr: shortest round-trip digits, fixed notation for decimal exponents -4..15, else d.ddde±XX.
         string shortest = d.ToString("R", CultureInfo.InvariantCulture);
         bool neg = d < 0;
         string s = shortest.TrimStart('-');
@@ -90,7 +89,6 @@ public static class PythonJson
         exp = intPart.Length - leadingZeros - 1 + e10; // position of the first significant digit
         digits = digits.TrimEnd('0');
         if (digits.Length == 0) digits = "0";
-        _ = r;
         var sb = new StringBuilder();
         if (neg) sb.Append('-');
         if (exp >= -4 && exp < 16)
