@@ -13,6 +13,7 @@ namespace SharpSeek.Benchmarks;
 public class TokenizerBenchmarks
 {
     private BpeTokenizer _tok = null!;
+    private Microsoft.ML.Tokenizers.BpeTokenizer _ml = null!;
     private string[] _texts = [];
     public long CorpusBytes;
 
@@ -24,7 +25,9 @@ public class TokenizerBenchmarks
         using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "cases.json")));
         _texts = doc.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("text").GetString()!).ToArray();
         CorpusBytes = _texts.Sum(t => (long)Encoding.UTF8.GetByteCount(t));
-        Console.WriteLine($"// corpus: {_texts.Length} texts, {CorpusBytes} bytes");
+        _ml = MlTokenizersAdapter.Create(Path.Combine(dir, "tokenizer.json"));
+        int same = _texts.Count(t => _ml.EncodeToIds(t).SequenceEqual(_tok.Encode(t)));
+        Console.WriteLine($"// corpus: {_texts.Length} texts, {CorpusBytes} bytes; Microsoft.ML.Tokenizers gives our ids on {same} of {_texts.Length}");
     }
 
     private static string FindFixtures()
@@ -39,11 +42,19 @@ public class TokenizerBenchmarks
         throw new DirectoryNotFoundException("set SHARPSEEK_TOKENIZER to a folder with tokenizer.json and cases.json");
     }
 
-    [Benchmark]
+    [Benchmark(Baseline = true)]
     public int EncodeCorpus()
     {
         int n = 0;
         foreach (var t in _texts) n += _tok.Encode(t).Length;
+        return n;
+    }
+
+    [Benchmark]
+    public int EncodeCorpusMicrosoftMlTokenizers()
+    {
+        int n = 0;
+        foreach (var t in _texts) n += _ml.EncodeToIds(t).Count;
         return n;
     }
 }
