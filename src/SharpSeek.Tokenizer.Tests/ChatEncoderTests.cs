@@ -61,3 +61,19 @@ public sealed class ChatEncoderTests(ITestOutputHelper output)
 
     private static string Snip(string s, int at) => s.Substring(Math.Max(0, at - 20), Math.Min(60, s.Length - Math.Max(0, at - 20))).Replace("\n", "\\n");
 }
+
+public sealed class ChatFormatDetectionTests
+{
+    [Fact]
+    public void DsparkFieldsMean0731()
+    {
+        Assert.Equal(ChatFormat.V4, V4ChatEncoder.DetectFormat(Golden.Path("tiny-f32", "model")));
+        string dir = Directory.CreateTempSubdirectory("sharpseek-fmt-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "config.json"), "{\"hidden_size\": 4096, \"dspark_block_size\": 5}");
+            Assert.Equal(ChatFormat.V4_0731, V4ChatEncoder.DetectFormat(dir));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

@@ -125,7 +125,7 @@ public sealed class DsmlStreamParser
                 int stopAt = end >= 0 ? end : _tools.Length - HeldBack(_tools[_toolPos..], [ParamClose]);
                 if (stopAt > _toolPos) ArgDelta(events, _tools[_toolPos..stopAt], escape: _paramIsString);
                 _toolPos = stopAt;
-                if (end < 0) return;
+                if (end < 0) break;
                 if (_paramIsString) ArgDelta(events, "\"", escape: false);
                 _toolPos = end + ParamClose.Length;
                 _inParam = false;
@@ -134,7 +134,7 @@ public sealed class DsmlStreamParser
             }
             if (_skipNewline)
             {
-                if (_toolPos >= _tools.Length) return;
+                if (_toolPos >= _tools.Length) break;
                 if (_tools[_toolPos] == '\n') _toolPos++;
                 _skipNewline = false;
             }
@@ -165,8 +165,11 @@ public sealed class DsmlStreamParser
                 _toolPos += m.Length;
                 continue;
             }
-            return; // wait for more text (or a format error Finish reports)
+            break; // wait for more text (or a format error Finish reports)
         }
+        // drop what is consumed, so each chunk costs O(its length): only an undecided tail is carried over
+        _tools = _tools[_toolPos..];
+        _toolPos = 0;
     }
 
     private void ArgDelta(List<ChatStreamEvent> events, string text, bool escape)
