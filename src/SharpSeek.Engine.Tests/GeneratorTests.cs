@@ -1,0 +1,153 @@
+using System.Text.Json.Nodes;
+using SharpSeek.Engine;
+using SharpSeek.Model.DeepSeekV4;
+using SharpSeek.TestSupport;
+using SharpSeek.Tokenizer;
+using SharpSeek.Tokenizer.Chat;
+
+namespace SharpSeek.Engine.Tests;
+
+/// <summary>A model stand-in that "generates" a fixed text: its logits put all mass on the next scripted token.</summary>
+internal sealed class ScriptedEngine(BpeTokenizer tok, string script, int maxContext = 1 << 20) : IInferenceEngine
+{
+    public int VocabSize => tok.VocabSize;
+    public int MaxContext => maxContext;
+    public string ModelName => "scripted";
+    public string? ModelDirectory => null;
+    public IInferenceSession CreateSession() => new ScriptedSession(this, tok.Encode(script).Append(tok.EosId).ToArray());
+    public void Dispose() { }
+
+    private sealed class ScriptedSession(ScriptedEngine e, int[] script) : IInferenceSession
+    {
+        private readonly List<int> _tokens = [];
+        private readonly float[] _logits = new float[e.VocabSize];
+        private int _promptLength = -1;
+        public ReadOnlySpan<int> Tokens => _tokens.ToArray();
+        public int Length => _tokens.Count;
+        public ReadOnlySpan<float> Logits => _logits;
+        public int Reuse(ReadOnlySpan<int> prompt) { Reset(); return 0; }
+        public void Append(ReadOnlySpan<int> ids, CancellationToken ct = default)
+        {
+            if (_promptLength < 0) _promptLength = ids.Length;
+            foreach (int id in ids) _tokens.Add(id);
+            int next = _tokens.Count - _promptLength;
+            Array.Clear(_logits);
+            _logits[script[Math.Min(next, script.Length - 1)]] = 100f;
+        }
+        public void Reset() { _tokens.Clear(); _promptLength = -1; }
+        public void Dispose() { }
+    }
+}
+
+public sealed class GeneratorTests
+{
+    private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
+
+    /// <summary>A tiny random-weight V4 with the real 129,280-token vocabulary, written once per test run.</summary>
+    private static readonly Lazy<V4Engine> Tiny = new(() =>
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-tests-tiny-v4");
+        if (!File.Exists(Path.Combine(dir, "config.json"))) SyntheticCheckpoint.Write(dir, SyntheticCheckpoint.TinyConfig(), seed: 1);
+        return V4Engine.Open(dir);
+    });
+
+    private static JsonArray User(string text) => new(new JsonObject { ["role"] = "user", ["content"] = text });
+
+    private static async Task<List<GenerationEvent>> Collect(Generator g, ChatRequest r, IInferenceSession s, CancellationToken ct = default)
+    {
+        var list = new List<GenerationEvent>();
+        await foreach (var e in g.RunAsync(r, s, ct)) list.Add(e);
+        return list;
+    }
+
+    [Fact]
+    public async Task ScriptedReasoningAndToolCallStreamAsEvents()
+    {
+        var tok = Tok.Value;
+        string script = "Let me check.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">3</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+        using var engine = new ScriptedEngine(tok, script);
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        var events = await Collect(g, new ChatRequest { Messages = User("Weather in Paris?"), Thinking = true, MaxTokens = 200 }, engine.CreateSession());
+        Assert.Equal("Let me check.", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ReasoningDelta).Select(e => e.Text)));
+        Assert.DoesNotContain(events, e => e.Kind == GenerationEventKind.ContentDelta && e.Text.Length > 0);
+        var start = Assert.Single(events, e => e.Kind == GenerationEventKind.ToolCallStart);
+        Assert.Equal("get_weather", start.ToolName);
+        Assert.Equal("{\"city\": \"Paris\", \"days\": 3}", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ToolCallArgumentsDelta).Select(e => e.Text)));
+        Assert.True(events.Count(e => e.Kind == GenerationEventKind.ToolCallArgumentsDelta) > 1, "arguments stream in pieces");
+        Assert.Equal("tool_calls", events[^1].FinishReason);
+        Assert.Null(events[^1].Error);
+    }
+
+    [Fact]
+    public async Task RealTinyModelGeneratesReusesAndStops()
+    {
+        var tok = Tok.Value;
+        var engine = Tiny.Value;
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        using var session = engine.CreateSession();
+        var request = new ChatRequest { Messages = User("Hello there"), MaxTokens = 6, Sampling = new SamplingOptions { Temperature = 0.8f, TopP = 0.9f, Seed = 3 } };
+        var first = await Collect(g, request, session);
+        var usage = first.Single(e => e.Kind == GenerationEventKind.Usage).Usage!;
+        Assert.Equal(0, usage.CachedTokens);
+        Assert.Equal(g.EncodePrompt(request).Length, usage.PromptTokens);
+        Assert.InRange(usage.CompletionTokens, 1, 6);
+        Assert.Contains(first[^1].FinishReason, new[] { "length", "stop" });
+
+        // same seed, fresh session: same output
+        using var other = engine.CreateSession();
+        var again = await Collect(g, request, other);
+        Assert.Equal(string.Concat(first.Select(e => e.Text)), string.Concat(again.Select(e => e.Text)));
+
+        // a follow-up turn that extends the conversation reuses the cached prefix
+        var followUp = request with { Messages = new JsonArray(
+            new JsonObject { ["role"] = "user", ["content"] = "Hello there" },
+            new JsonObject { ["role"] = "assistant", ["content"] = "Hi." },
+            new JsonObject { ["role"] = "user", ["content"] = "And now?" }) };
+        var second = await Collect(g, followUp, session);
+        Assert.True(second.Single(e => e.Kind == GenerationEventKind.Usage).Usage!.CachedTokens > 0, "second turn reuses the first turn's prompt");
+    }
+
+    [Fact]
+    public async Task CancellationStopsWithinOneToken()
+    {
+        var tok = Tok.Value;
+        using var engine = new ScriptedEngine(tok, string.Concat(Enumerable.Repeat("word ", 200)));
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        using var cts = new CancellationTokenSource();
+        int deltas = 0;
+        var events = new List<GenerationEvent>();
+        await foreach (var e in g.RunAsync(new ChatRequest { Messages = User("Talk"), MaxTokens = 150 }, engine.CreateSession(), cts.Token))
+        {
+            events.Add(e);
+            if (e.Kind == GenerationEventKind.ContentDelta && ++deltas == 3) cts.Cancel();
+        }
+        Assert.Equal("cancelled", events[^1].FinishReason);
+        Assert.True(events.Single(e => e.Kind == GenerationEventKind.Usage).Usage!.CompletionTokens <= 6);
+    }
+
+    [Fact]
+    public async Task PromptOverTheContextIsRefused()
+    {
+        var tok = Tok.Value;
+        using var engine = new ScriptedEngine(tok, "x", maxContext: 5);
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Collect(g, new ChatRequest { Messages = User("a long enough prompt") }, engine.CreateSession()));
+        Assert.Contains("maximum context is 5", e.Message);
+    }
+
+    [Fact]
+    public void SamplerIsSeededAndFiltersApply()
+    {
+        var logits = Enumerable.Range(0, 100).Select(i => (float)Math.Sin(i) * 3).ToArray();
+        int Draw(SamplingOptions o) { var s = new Sampler(o, 100); return s.Sample(logits); }
+        var opts = new SamplingOptions { Temperature = 1f, Seed = 42 };
+        Assert.Equal(Draw(opts), Draw(opts));
+        int argmax = Array.IndexOf(logits, logits.Max());
+        Assert.Equal(argmax, Draw(new SamplingOptions { Temperature = 0 }));
+        Assert.Equal(argmax, Draw(new SamplingOptions { TopK = 1, Seed = 1 }));
+        // repetition penalties push an observed token down
+        var penalised = new Sampler(new SamplingOptions { Temperature = 0, PresencePenalty = 100 }, 100);
+        penalised.Observe(argmax);
+        Assert.NotEqual(argmax, penalised.Sample(logits));
+    }
+}
