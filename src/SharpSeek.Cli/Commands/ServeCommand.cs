@@ -1,0 +1,46 @@
+using System.ComponentModel;
+using Microsoft.Extensions.Hosting;
+using SharpSeek.Server;
+using SharpSeek.Tokenizer;
+using SharpSeek.Tokenizer.Chat;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace SharpSeek.Cli.Commands;
+
+/// <summary>`sharpseek serve --model DIR`: the OpenAI-compatible HTTP server.</summary>
+public sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <DIR>")] public string Model { get; set; } = "";
+        [CommandOption("--host <HOST>")] public string Host { get; set; } = "127.0.0.1";
+        [CommandOption("--port <PORT>")] public int Port { get; set; } = 8000;
+        [CommandOption("--api-key <KEY>")] public string? ApiKey { get; set; }
+        [CommandOption("--served-model-name <NAME>")] public string? ServedModelName { get; set; }
+        [CommandOption("--parallel <N>")] [Description("Sessions kept (each holds one conversation's cache)")] public int Parallel { get; set; } = 1;
+        [CommandOption("--tokenizer <DIR>")] [Description("Folder with tokenizer.json (default: the model directory)")] public string? Tokenizer { get; set; }
+        [CommandOption("--price-input-miss <USD>")] public double PriceInputMiss { get; set; } = 0.14;
+        [CommandOption("--price-input-hit <USD>")] public double PriceInputHit { get; set; } = 0.0028;
+        [CommandOption("--price-output <USD>")] public double PriceOutput { get; set; } = 0.28;
+        [CommandOption("--reference-numerics")] public bool ReferenceNumerics { get; set; }
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        if (s.Model.Length == 0) throw new ArgumentException("serve needs --model DIR");
+        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics);
+        var tokenizer = BpeTokenizer.Load(s.Tokenizer ?? s.Model);
+        var options = new ServerOptions
+        {
+            Urls = $"http://{s.Host}:{s.Port}", ApiKey = s.ApiKey, Parallel = s.Parallel,
+            ServedModelName = s.ServedModelName ?? engine.ModelName,
+            PriceInputMiss = s.PriceInputMiss, PriceInputHit = s.PriceInputHit, PriceOutput = s.PriceOutput,
+        };
+        await using var app = OpenAiServer.Build(engine, tokenizer, V4ChatEncoder.DetectFormat(s.Model), options);
+        AnsiConsole.MarkupLine($"serving [blue]{Markup.Escape(options.ServedModelName)}[/] on {Markup.Escape(options.Urls)} (OpenAI: /v1/chat/completions, /v1/models)");
+        await app.StartAsync(cancellationToken);
+        await app.WaitForShutdownAsync(cancellationToken);
+        return 0;
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using SharpSeek.Engine;
+using SharpSeek.Model.DeepSeekV4;
+using SharpSeek.Server;
+using SharpSeek.TestSupport;
+using SharpSeek.Tokenizer;
+using SharpSeek.Tokenizer.Chat;
+
+namespace SharpSeek.Server.Tests;
+
+/// <summary>The real Kestrel server on 127.0.0.1 (port 0), driven over HTTP: JSON and SSE answers, usage and cost, errors.</summary>
+public sealed class OpenAiServerTests
+{
+    private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
+    private static readonly Lazy<V4Engine> Tiny = new(() =>
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-tests-tiny-v4");
+        lock (typeof(OpenAiServerTests))
+            if (!File.Exists(Path.Combine(dir, "config.json"))) SyntheticCheckpoint.Write(dir, SyntheticCheckpoint.TinyConfig(), seed: 1);
+        return V4Engine.Open(dir);
+    });
+
+    private static async Task<(WebApplication App, HttpClient Http)> Start(IInferenceEngine engine, ServerOptions? options = null)
+    {
+        var app = OpenAiServer.Build(engine, Tok.Value, ChatFormat.V4, (options ?? new ServerOptions()) with { Urls = "http://127.0.0.1:0" });
+        await app.StartAsync();
+        return (app, new HttpClient { BaseAddress = new Uri(app.Urls.First()) });
+    }
+
+    private static StringContent Json(string s) => new(s, Encoding.UTF8, "application/json");
+
+    [Fact]
+    public async Task RealTinyModelAnswersTwiceWithCachedTokensAndCost()
+    {
+        var (app, http) = await Start(Tiny.Value);
+        await using var _ = app;
+        var body = "{\"model\":\"deepseek-chat\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":4,\"seed\":1}";
+        var r1 = await http.PostAsync("/v1/chat/completions", Json(body));
+        Assert.Equal(HttpStatusCode.OK, r1.StatusCode);
+        var j1 = JsonNode.Parse(await r1.Content.ReadAsStringAsync())!;
+        Assert.Equal("chat.completion", (string)j1["object"]!);
+        Assert.Equal(0, (int)j1["usage"]!["prompt_tokens_details"]!["cached_tokens"]!);
+        Assert.True((double)j1["usage"]!["cost"]!["total"]! > 0);
+        string answer = (string)j1["choices"]![0]!["message"]!["content"]!;
+        var body2 = "{\"model\":\"deepseek-chat\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":\"assistant\",\"content\":" + System.Text.Json.JsonSerializer.Serialize(answer) + "},{\"role\":\"user\",\"content\":\"More\"}],\"max_tokens\":2}";
+        var j2 = JsonNode.Parse(await (await http.PostAsync("/v1/chat/completions", Json(body2))).Content.ReadAsStringAsync())!;
+        Assert.True((int)j2["usage"]!["prompt_cache_hit_tokens"]! > 0, j2.ToJsonString());
+    }
+
+    [Fact]
+    public async Task StreamsReasoningAndToolCallsAsSse()
+    {
+        string script = "Thinking.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"lookup\">\n<｜DSML｜parameter name=\"q\" string=\"true\">V4</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+        var (app, http) = await Start(new ScriptedEngine(Tok.Value, script));
+        await using var _ = app;
+        var body = "{\"model\":\"deepseek-reasoner\",\"messages\":[{\"role\":\"user\",\"content\":\"Look it up\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":100}";
+        var resp = await http.PostAsync("/v1/chat/completions", Json(body));
+        Assert.Equal("text/event-stream", resp.Content.Headers.ContentType!.MediaType);
+        var lines = (await resp.Content.ReadAsStringAsync()).Split('\n').Where(l => l.StartsWith("data: ")).Select(l => l[6..]).ToList();
+        Assert.Equal("[DONE]", lines[^1]);
+        var chunks = lines.SkipLast(1).Select(l => JsonNode.Parse(l)!).ToList();
+        string reasoning = string.Concat(chunks.Select(c => (string?)c["choices"]!.AsArray().FirstOrDefault()?["delta"]?["reasoning_content"] ?? ""));
+        Assert.Equal("Thinking.", reasoning);
+        string args = string.Concat(chunks.Select(c => (string?)c["choices"]!.AsArray().FirstOrDefault()?["delta"]?["tool_calls"]?[0]?["function"]?["arguments"] ?? ""));
+        Assert.Equal("{\"q\": \"V4\"}", args);
+        Assert.Contains(chunks, c => (string?)c["choices"]!.AsArray().FirstOrDefault()?["finish_reason"] == "tool_calls");
+        Assert.NotNull(chunks[^1]["usage"]);
+        Assert.DoesNotContain(chunks, c => ((string?)c["choices"]!.AsArray().FirstOrDefault()?["delta"]?["content"] ?? "").Contains("DSML"));
+    }
+
+    [Fact]
+    public async Task ErrorsUseTheOpenAiEnvelope()
+    {
+        var (app, http) = await Start(new ScriptedEngine(Tok.Value, "ok", maxContext: 64), new ServerOptions { ApiKey = "sekret" });
+        await using var _ = app;
+        var unauth = await http.PostAsync("/v1/chat/completions", Json("{}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, unauth.StatusCode);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", "sekret");
+        async Task<JsonNode> Err(string body, HttpStatusCode code)
+        {
+            var r = await http.PostAsync("/v1/chat/completions", Json(body));
+            Assert.Equal(code, r.StatusCode);
+            return JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!;
+        }
+        Assert.Contains("malformed JSON", (string)(await Err("{nope", HttpStatusCode.BadRequest))["message"]!);
+        Assert.Equal("messages", (string?)(await Err("{\"messages\":[]}", HttpStatusCode.BadRequest))["param"]);
+        Assert.Equal("model_not_found", (string?)(await Err("{\"model\":\"gpt-9\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", HttpStatusCode.NotFound))["code"]);
+        var over = await Err("{\"messages\":[{\"role\":\"user\",\"content\":\"" + string.Concat(Enumerable.Repeat("word ", 100)) + "\"}]}", HttpStatusCode.BadRequest);
+        Assert.Contains("maximum context is 64", (string)over["message"]!);
+        var models = JsonNode.Parse(await http.GetStringAsync("/v1/models"))!;
+        Assert.Contains(models["data"]!.AsArray(), m => (string?)m!["id"] == "deepseek-reasoner");
+    }
+}
