@@ -12,12 +12,8 @@ public sealed class GeneratorTests
     private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
 
     /// <summary>A tiny random-weight V4 with the real 129,280-token vocabulary, written once per test run.</summary>
-    private static readonly Lazy<V4Engine> Tiny = new(() =>
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-tests-tiny-v4");
-        if (!File.Exists(Path.Combine(dir, "config.json"))) SyntheticCheckpoint.Write(dir, SyntheticCheckpoint.TinyConfig(), seed: 1);
-        return V4Engine.Open(dir);
-    });
+    /// <summary>A tiny random-weight V4 with the real 129,280-token vocabulary.</summary>
+    private static readonly Lazy<V4Engine> Tiny = new(() => V4Engine.Open(TinyModel.Directory));
 
     private static JsonArray User(string text) => new(new JsonObject { ["role"] = "user", ["content"] = text });
 

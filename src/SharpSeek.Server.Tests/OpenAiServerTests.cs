@@ -16,13 +16,7 @@ namespace SharpSeek.Server.Tests;
 public sealed class OpenAiServerTests
 {
     private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
-    private static readonly Lazy<V4Engine> Tiny = new(() =>
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "sharpseek-tests-tiny-v4");
-        lock (typeof(OpenAiServerTests))
-            if (!File.Exists(Path.Combine(dir, "config.json"))) SyntheticCheckpoint.Write(dir, SyntheticCheckpoint.TinyConfig(), seed: 1);
-        return V4Engine.Open(dir);
-    });
+    private static readonly Lazy<V4Engine> Tiny = new(() => V4Engine.Open(TinyModel.Directory));
 
     private static async Task<(WebApplication App, HttpClient Http)> Start(IInferenceEngine engine, ServerOptions? options = null)
     {

@@ -126,6 +126,7 @@ You MUST strictly follow the above defined tool name and parameter schemas to in
             JsonValueKind.Number => double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture) != 0,
             _ => true,
         },
+        _ => true,
     };
 
     /// <summary>Python's str() of a value formatted into a template (None → "None").</summary>
