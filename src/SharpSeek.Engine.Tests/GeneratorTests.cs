@@ -115,3 +115,19 @@ public sealed class GeneratorTests
         Assert.NotEqual(argmax, penalised.Sample(logits));
     }
 }
+
+public sealed class StopStringTests
+{
+    [Fact]
+    public async Task StopStringEndsTheAnswerAndIsNotEmitted()
+    {
+        var tok = BpeTokenizer.Load(Golden.Path("tokenizer"));
+        using var engine = new ScriptedEngine(tok, "Alpha beta gamma END delta epsilon");
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        var events = new List<GenerationEvent>();
+        await foreach (var e in g.RunAsync(new ChatRequest { Messages = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "go" }), Stop = ["END"], MaxTokens = 50 }, engine.CreateSession()))
+            events.Add(e);
+        Assert.Equal("Alpha beta gamma ", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ContentDelta).Select(e => e.Text)));
+        Assert.Equal("stop", events[^1].FinishReason);
+    }
+}

@@ -67,20 +67,35 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
             if (id == eos) { parser.Push(V4ChatEncoder.Eos, events); finish = "stop"; break; }
             if (request.StopIds.Contains(id)) { finish = "stop"; break; }
             string piece = detok.Push(id);
+            bool stopped = false;
             if (piece.Length > 0)
             {
-                text.Append(piece);
-                parser.Push(piece, events);
+                // stop strings: text that could still become one is held back; a completed one ends the answer
+                // without being emitted (as the OpenAI API does)
+                if (request.Stop.Count == 0) parser.Push(piece, events);
+                else
+                {
+                    text.Append(piece);
+                    string held = text.ToString();
+                    int at = FirstStop(held, request.Stop);
+                    if (at >= 0) { parser.Push(held.AsSpan(0, at), events); text.Clear(); stopped = true; }
+                    else
+                    {
+                        int keep = StopPrefixLength(held, request.Stop);
+                        parser.Push(held.AsSpan(0, held.Length - keep), events);
+                        text.Remove(0, held.Length - keep);
+                    }
+                }
             }
             foreach (var e in Drain(events, ref inReasoning)) yield return e;
-            if (request.Stop.Count > 0 && EndsWithAny(text, request.Stop)) { finish = "stop"; break; }
+            if (stopped) { finish = "stop"; break; }
             if (step + 1 < request.MaxTokens)
             {
                 one[0] = id;
                 session.Append(one, cancellationToken);
             }
         }
-        string rest = detok.Flush();
+        string rest = text.ToString() + detok.Flush();
         if (rest.Length > 0) parser.Push(rest, events);
         parser.Finish(events);
         var end = events.Last(e => e.Kind == ChatStreamEventKind.End);
@@ -90,16 +105,26 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
         yield return new GenerationEvent(GenerationEventKind.Finish, FinishReason: finish, Error: end.Error);
     }
 
-    private static bool EndsWithAny(System.Text.StringBuilder text, IReadOnlyList<string> stops)
+    private static int FirstStop(string text, IReadOnlyList<string> stops)
     {
+        int best = -1;
         foreach (var s in stops)
         {
-            if (s.Length == 0 || s.Length > text.Length) continue;
-            bool match = true;
-            for (int i = 0; i < s.Length && match; i++) match = text[text.Length - s.Length + i] == s[i];
-            if (match) return true;
+            if (s.Length == 0) continue;
+            int at = text.IndexOf(s, StringComparison.Ordinal);
+            if (at >= 0 && (best < 0 || at < best)) best = at;
         }
-        return false;
+        return best;
+    }
+
+    /// <summary>Longest tail of text that is a proper prefix of a stop string (it may still complete).</summary>
+    private static int StopPrefixLength(string text, IReadOnlyList<string> stops)
+    {
+        int best = 0;
+        foreach (var s in stops)
+            for (int n = Math.Min(s.Length - 1, text.Length); n > best; n--)
+                if (string.CompareOrdinal(text, text.Length - n, s, 0, n) == 0) { best = n; break; }
+        return best;
     }
 
     private static IEnumerable<GenerationEvent> Drain(List<ChatStreamEvent> events, ref bool inReasoning)
