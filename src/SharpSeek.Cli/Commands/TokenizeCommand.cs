@@ -33,26 +33,7 @@ public sealed class TokenizeCommand : Command<TokenizeCommand.Settings>
         return RunJsonLines(tok, Console.In, Console.Out);
     }
 
-    public static int RunJsonLines(BpeTokenizer tok, TextReader input, TextWriter output)
-    {
-        string? line;
-        int lineNo = 0;
-        while ((line = input.ReadLine()) != null)
-        {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                var node = JsonNode.Parse(line) as JsonObject ?? throw new FormatException("expected a JSON object");
-                if (node["text"] is not JsonValue v || !v.TryGetValue(out string? text))
-                    throw new FormatException("field \"text\": missing or not a string");
-                output.WriteLine(new JsonObject { ["ids"] = new JsonArray(tok.Encode(text).Select(i => (JsonNode)i).ToArray()) }.ToJsonString());
-            }
-            catch (Exception e) when (e is JsonException or FormatException)
-            {
-                output.WriteLine(new JsonObject { ["error"] = $"line {lineNo}: {e.Message}" }.ToJsonString());
-            }
-        }
-        return 0;
-    }
+    public static int RunJsonLines(BpeTokenizer tok, TextReader input, TextWriter output) =>
+        JsonLines.Run(input, output, node =>
+            new JsonObject { ["ids"] = new JsonArray(tok.Encode(JsonLines.RequiredString(node, "text")).Select(i => (JsonNode)i).ToArray()) });
 }

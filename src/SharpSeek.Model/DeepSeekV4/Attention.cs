@@ -18,12 +18,7 @@ public sealed class AttentionWeights
 
     public static AttentionWeights Bind(CheckpointReader r, string prefix, V4Config c, int ratio, YarnRope rope)
     {
-        V4Linear Lin(string name)
-        {
-            var w = r.Get(prefix + name + ".weight");
-            r.TryGet(prefix + name + ".scale", out var s);
-            return new V4Linear(w.AsWeightMatrix(s), w.Dtype is TensorDtype.F8_E4M3 or TensorDtype.I8 or TensorDtype.U8);
-        }
+        V4Linear Lin(string name) => V4Linear.Bind(r, prefix + name);
         float[] Vec(string name) => r.Get(prefix + name).ToFloatArray();
         var aw = new AttentionWeights
         {

@@ -12,12 +12,7 @@ public sealed class ExpertWeights
 
     public static ExpertWeights Bind(CheckpointReader r, string prefix)
     {
-        V4Linear Lin(string n)
-        {
-            var w = r.Get(prefix + n + ".weight");
-            r.TryGet(prefix + n + ".scale", out var s);
-            return new V4Linear(w.AsWeightMatrix(s), w.Dtype is TensorDtype.F8_E4M3 or TensorDtype.I8 or TensorDtype.U8);
-        }
+        V4Linear Lin(string name) => V4Linear.Bind(r, prefix + name);
         return new ExpertWeights { W1 = Lin("w1"), W2 = Lin("w2"), W3 = Lin("w3") };
     }
 

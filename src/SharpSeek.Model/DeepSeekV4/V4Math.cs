@@ -14,6 +14,14 @@ public readonly struct V4Linear
 
     public V4Linear(WeightMatrix w, bool quantizedInput) { W = w; QuantizedInput = quantizedInput; }
 
+    /// <summary>`name`.weight (+ `name`.scale for FP8/FP4) from the checkpoint.</summary>
+    public static V4Linear Bind(SharpSeek.Model.Checkpoint.CheckpointReader r, string name)
+    {
+        var w = r.Get(name + ".weight");
+        r.TryGet(name + ".scale", out var s);
+        return new V4Linear(w.AsWeightMatrix(s), w.Dtype is SharpSeek.Model.Checkpoint.TensorDtype.F8_E4M3 or SharpSeek.Model.Checkpoint.TensorDtype.I8 or SharpSeek.Model.Checkpoint.TensorDtype.U8);
+    }
+
     public int Rows => W.Rows;
     public int Cols => W.Cols;
 

@@ -33,12 +33,7 @@ public sealed class BlockWeights
         };
         if (mtp)
         {
-            V4Linear Lin(string n)
-            {
-                var w = r.Get(prefix + n + ".weight");
-                r.TryGet(prefix + n + ".scale", out var s);
-                return new V4Linear(w.AsWeightMatrix(s), w.Dtype is TensorDtype.F8_E4M3 or TensorDtype.I8 or TensorDtype.U8);
-            }
+            V4Linear Lin(string name) => V4Linear.Bind(r, prefix + name);
             b.EProj = Lin("e_proj");
             b.HProj = Lin("h_proj");
             b.ENorm = r.Get(prefix + "enorm.weight").ToFloatArray();
