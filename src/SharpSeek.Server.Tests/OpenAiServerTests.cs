@@ -89,3 +89,43 @@ public sealed class OpenAiServerTests
         Assert.Contains(models["data"]!.AsArray(), m => (string?)m!["id"] == "deepseek-reasoner");
     }
 }
+
+public sealed class AnthropicApiTests
+{
+    private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
+
+    [Fact]
+    public async Task ThinkingAndToolUseStreamAsAnthropicEvents()
+    {
+        string script = "Plan.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"lookup\">\n<｜DSML｜parameter name=\"q\" string=\"true\">V4</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+        var app = OpenAiServer.Build(new ScriptedEngine(Tok.Value, script), Tok.Value, ChatFormat.V4, new ServerOptions { Urls = "http://127.0.0.1:0" });
+        await app.StartAsync();
+        await using var _ = app;
+        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+        string body = "{\"model\":\"deepseek-reasoner\",\"max_tokens\":100,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":50},\"stream\":true,"
+            + "\"tools\":[{\"name\":\"lookup\",\"description\":\"Look up\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}],"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Find V4\"}]}";
+        var text = await (await http.PostAsync("/v1/messages", new StringContent(body, Encoding.UTF8, "application/json"))).Content.ReadAsStringAsync();
+        var events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e.Split('\n')).Select(l => (Name: l[0][7..], Data: JsonNode.Parse(l[1][6..])!)).ToList();
+        Assert.Equal("message_start", events[0].Name);
+        Assert.Equal("message_stop", events[^1].Name);
+        Assert.Contains(events, e => e.Name == "content_block_start" && (string?)e.Data["content_block"]!["type"] == "thinking");
+        Assert.Equal("Plan.", string.Concat(events.Where(e => (string?)e.Data["delta"]?["type"] == "thinking_delta").Select(e => (string)e.Data["delta"]!["thinking"]!)));
+        Assert.Contains(events, e => e.Name == "content_block_start" && (string?)e.Data["content_block"]!["name"] == "lookup");
+        Assert.Equal("{\"q\": \"V4\"}", string.Concat(events.Where(e => (string?)e.Data["delta"]?["type"] == "input_json_delta").Select(e => (string)e.Data["delta"]!["partial_json"]!)));
+        Assert.Equal("tool_use", (string?)events.Single(e => e.Name == "message_delta").Data["delta"]!["stop_reason"]);
+
+        // the tool result goes back in as a tool_result block; count_tokens sees it
+        string follow = "{\"model\":\"deepseek-reasoner\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"Find V4\"},"
+            + "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"lookup\",\"input\":{\"q\":\"V4\"}}]},"
+            + "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"found\"}]}]}";
+        var count = JsonNode.Parse(await (await http.PostAsync("/v1/messages/count_tokens", new StringContent(follow, Encoding.UTF8, "application/json"))).Content.ReadAsStringAsync())!;
+        Assert.True((int)count["input_tokens"]! > 10);
+        var nonStream = JsonNode.Parse(await (await http.PostAsync("/v1/messages", new StringContent(follow, Encoding.UTF8, "application/json"))).Content.ReadAsStringAsync())!;
+        Assert.Equal("message", (string?)nonStream["type"]);
+        Assert.NotNull(nonStream["usage"]!["cache_read_input_tokens"]);
+        var bad = await http.PostAsync("/v1/messages", new StringContent("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("error", (string?)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["type"]);
+    }
+}

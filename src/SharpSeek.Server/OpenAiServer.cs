@@ -47,10 +47,21 @@ public static class OpenAiServer
             {
                 string? auth = ctx.Request.Headers.Authorization.FirstOrDefault();
                 string? key = auth?.StartsWith("Bearer ", StringComparison.Ordinal) == true ? auth[7..] : ctx.Request.Headers["x-api-key"].FirstOrDefault();
-                if (key != options.ApiKey) { await Error(ctx, 401, "invalid_api_key", "missing or wrong API key (Authorization: Bearer … or x-api-key)"); return; }
+                if (key != options.ApiKey)
+                {
+                    if (ctx.Request.Path.StartsWithSegments("/v1/messages"))
+                    {
+                        ctx.Response.StatusCode = 401;
+                        await ctx.Response.WriteAsJsonAsync(new JsonObject { ["type"] = "error", ["error"] = new JsonObject { ["type"] = "authentication_error", ["message"] = "missing or wrong API key (x-api-key or Authorization: Bearer …)" } });
+                    }
+                    else await Error(ctx, 401, "invalid_api_key", "missing or wrong API key (Authorization: Bearer … or x-api-key)");
+                    return;
+                }
             }
             await next(ctx);
         });
+
+        AnthropicApi.Map(app, generator, pool, options, names.Contains);
 
         app.MapGet("/health", () => Results.Json(new { status = "ok", model = options.ServedModelName }));
         app.MapGet("/v1/models", () => Results.Json(new
