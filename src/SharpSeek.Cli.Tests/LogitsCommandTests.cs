@@ -12,8 +12,8 @@ public sealed class LogitsCommandTests
 
     private static void AssertClose(ReadOnlySpan<float> a, ReadOnlySpan<float> b, string what)
     {
-        for (int i = 0; i < a.Length; i++)
-            Assert.True(Math.Abs(a[i] - b[i]) <= Tolerance, $"{what}[{i}]: {a[i]} vs {b[i]}");
+        int i = Golden.FirstMismatch(a, b, Tolerance);
+        Assert.True(i < 0, i < 0 ? "" : $"{what}[{i}]: {(i < a.Length ? a[i] : float.NaN)} vs {(i < b.Length ? b[i] : float.NaN)}");
     }
 
     [Fact]

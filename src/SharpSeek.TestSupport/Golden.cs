@@ -16,6 +16,15 @@ public static class Golden
 
     public static NpyArray Npy(params string[] parts) => NpyFile.Read(Path(parts));
 
+    /// <summary>Index of the first element where |a − b| exceeds the tolerance, or −1 when all agree.</summary>
+    public static int FirstMismatch(ReadOnlySpan<float> a, ReadOnlySpan<float> b, float tolerance)
+    {
+        if (a.Length != b.Length) return Math.Min(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++)
+            if (!(Math.Abs(a[i] - b[i]) <= tolerance)) return i;
+        return -1;
+    }
+
     private static string Find()
     {
         string? env = Environment.GetEnvironmentVariable("SHARPSEEK_GOLDEN");
