@@ -42,6 +42,62 @@ public sealed class GeneratorTests
         Assert.Null(events[^1].Error);
     }
 
+    private static readonly JsonArray WeatherTools = JsonNode.Parse(
+        "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]")!.AsArray();
+
+    private const string CallRest = "<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+
+    /// <summary>
+    /// The scripted model says filler (one special token each) where the forced tool-call opening goes, then the rest of
+    /// the call: only if the generator forces the opening do the two halves make a call.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NamedToolChoiceForcesTheCallOpening(bool thinking)
+    {
+        var tok = Tok.Value;
+        var request = new ChatRequest { Messages = User("Weather in Paris?"), Tools = WeatherTools, ToolChoice = ToolChoice.Function("get_weather"), Thinking = thinking, MaxTokens = 200 };
+        int[] forced = tok.Encode(Generator.ForcedToolCallText(request)!);
+        string filler = string.Concat(Enumerable.Repeat(V4ChatEncoder.User, forced.Length));
+        using var engine = new ScriptedEngine(tok, (thinking ? "Hmm.</think>" : "") + filler + CallRest);
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        using var session = engine.CreateSession();
+        var events = await Collect(g, request, session);
+        Assert.Equal("get_weather", Assert.Single(events, e => e.Kind == GenerationEventKind.ToolCallStart).ToolName);
+        Assert.Equal("{\"city\": \"Paris\"}", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ToolCallArgumentsDelta).Select(e => e.Text)));
+        Assert.Equal("tool_calls", events[^1].FinishReason);
+        Assert.Null(events[^1].Error);
+        if (thinking) Assert.Equal("Hmm.", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ReasoningDelta).Select(e => e.Text)));
+        // the tools block is in the prompt, and the forced ids follow the prompt (and the thinking) in the timeline
+        int[] prompt = g.EncodePrompt(request);
+        Assert.Contains("get_weather", tok.Decode(prompt));
+        int start = prompt.Length + (thinking ? tok.Encode("Hmm.</think>").Length : 0);
+        Assert.Equal(forced, session.Tokens.Slice(start, forced.Length).ToArray());
+
+        // tool_choice none leaves the tools out of the prompt; auto keeps them and forces nothing
+        Assert.DoesNotContain("get_weather", tok.Decode(g.EncodePrompt(request with { ToolChoice = ToolChoice.None })));
+        Assert.Null(Generator.ForcedToolCallText(request with { ToolChoice = ToolChoice.Auto }));
+    }
+
+    [Fact]
+    public async Task RawCompletionStreamsTextAndLogprobs()
+    {
+        var tok = Tok.Value;
+        using var engine = new ScriptedEngine(tok, "plain text, no <｜DSML｜tool_calls> parsing");
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        var events = new List<GenerationEvent>();
+        await foreach (var e in g.CompleteAsync(new CompletionRequest { PromptIds = [tok.BosId, .. tok.Encode("Say:")], MaxTokens = 100, TopLogprobs = 2 }, engine.CreateSession()))
+            events.Add(e);
+        Assert.Equal("plain text, no <｜DSML｜tool_calls> parsing", string.Concat(events.Where(e => e.Kind == GenerationEventKind.ContentDelta).Select(e => e.Text)));
+        var logprobs = events.Where(e => e.Kind == GenerationEventKind.TokenLogprob).Select(e => e.Logprob!).ToList();
+        var usage = events.Single(e => e.Kind == GenerationEventKind.Usage).Usage!;
+        Assert.Equal(usage.CompletionTokens, logprobs.Count);
+        // the scripted logits put (almost) all mass on the scripted token
+        Assert.All(logprobs, l => { Assert.InRange(l.Logprob, -1e-3f, 0f); Assert.Equal(l.Id, l.Top[0].Id); Assert.Equal(2, l.Top.Count); });
+        Assert.True(usage.TimeToFirstTokenMs > 0 && usage.DecodeMs >= 0);
+    }
+
     [Fact]
     public async Task RealTinyModelGeneratesReusesAndStops()
     {

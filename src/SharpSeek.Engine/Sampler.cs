@@ -39,16 +39,6 @@ public sealed class Sampler
     /// <summary>Records a generated token for the presence/frequency/repetition penalties.</summary>
     public void Observe(int id) { if ((uint)id < (uint)_counts.Length) _counts[id]++; }
 
-    /// <summary>Log-probability of <paramref name="id"/> under the unpenalised distribution (for logprobs).</summary>
-    public static float LogProb(ReadOnlySpan<float> logits, int id)
-    {
-        float max = float.NegativeInfinity;
-        foreach (float l in logits) max = MathF.Max(max, l);
-        double sum = 0;
-        foreach (float l in logits) sum += Math.Exp(l - max);
-        return (float)(logits[id] - max - Math.Log(sum));
-    }
-
     public int Sample(ReadOnlySpan<float> logits)
     {
         int V = _logits.Length;

@@ -16,6 +16,7 @@ public sealed class SessionPool : IDisposable
     public int Capacity => _sessions.Length;
     public int MaxQueue { get; }
     public int Active { get { lock (_lock) return _busy.Count(b => b); } }
+    /// <summary>Requests waiting for a session (or about to take a free one).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
 
     public SessionPool(IInferenceEngine engine, int parallel, int maxQueue = 64)
@@ -29,7 +30,8 @@ public sealed class SessionPool : IDisposable
     /// <summary>Null when the queue is full (the caller answers 429).</summary>
     public async Task<Lease?> AcquireAsync(ReadOnlyMemory<int> prompt, CancellationToken ct)
     {
-        if (Interlocked.Increment(ref _waiting) > MaxQueue + _sessions.Length) { Interlocked.Decrement(ref _waiting); return null; }
+        // waiters beyond the free sessions are queued; more than MaxQueue of them are refused
+        if (Interlocked.Increment(ref _waiting) > MaxQueue + _free.CurrentCount) { Interlocked.Decrement(ref _waiting); return null; }
         try { await _free.WaitAsync(ct); }
         finally { Interlocked.Decrement(ref _waiting); }
         lock (_lock)

@@ -20,7 +20,7 @@ public sealed class OpenAiServerTests
 
     private static async Task<(WebApplication App, HttpClient Http)> Start(IInferenceEngine engine, ServerOptions? options = null)
     {
-        var app = OpenAiServer.Build(engine, Tok.Value, ChatFormat.V4, (options ?? new ServerOptions()) with { Urls = "http://127.0.0.1:0" });
+        var app = ApiServer.Build(engine, Tok.Value, ChatFormat.V4, (options ?? new ServerOptions()) with { Urls = "http://127.0.0.1:0" });
         await app.StartAsync();
         return (app, new HttpClient { BaseAddress = new Uri(app.Urls.First()) });
     }
@@ -98,7 +98,7 @@ public sealed class AnthropicApiTests
     public async Task ThinkingAndToolUseStreamAsAnthropicEvents()
     {
         string script = "Plan.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"lookup\">\n<｜DSML｜parameter name=\"q\" string=\"true\">V4</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
-        var app = OpenAiServer.Build(new ScriptedEngine(Tok.Value, script), Tok.Value, ChatFormat.V4, new ServerOptions { Urls = "http://127.0.0.1:0" });
+        var app = ApiServer.Build(new ScriptedEngine(Tok.Value, script), Tok.Value, ChatFormat.V4, new ServerOptions { Urls = "http://127.0.0.1:0" });
         await app.StartAsync();
         await using var _ = app;
         var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };

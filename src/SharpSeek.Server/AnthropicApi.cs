@@ -14,14 +14,17 @@ namespace SharpSeek.Server;
 /// </summary>
 internal static class AnthropicApi
 {
-    public static void Map(WebApplication app, Generator generator, SessionPool pool, ServerOptions options, Func<string, bool> knownModel)
+    public static void Map(WebApplication app, ServerContext sc)
     {
+        var generator = sc.Generator;
+        var pool = sc.Pool;
+        var options = sc.Options;
         app.MapPost("/v1/messages/count_tokens", async (HttpContext ctx) =>
         {
             var body = await Read(ctx);
             if (body == null) return;
             try { await ctx.Response.WriteAsJsonAsync(new { input_tokens = generator.EncodePrompt(ToRequest(body)).Length }); }
-            catch (Exception e) when (e is ArgumentException or ChatFormatException) { await Error(ctx, 400, e.Message); }
+            catch (Exception e) when (e is ArgumentException or ChatFormatException or ParameterException) { await Error(ctx, 400, e.Message); }
         });
 
         app.MapPost("/v1/messages", async (HttpContext ctx) =>
@@ -29,18 +32,21 @@ internal static class AnthropicApi
             var body = await Read(ctx);
             if (body == null) return;
             string model = (string?)body["model"] ?? options.ServedModelName;
-            if (!knownModel(model)) { await Error(ctx, 404, $"model \"{model}\" is not served here", "not_found_error"); return; }
+            if (!sc.KnownModel(model)) { await Error(ctx, 404, $"model \"{model}\" is not served here (try {options.ServedModelName})"); return; }
             ChatRequest request;
             int[] prompt;
             try { request = ToRequest(body); prompt = generator.EncodePrompt(request); }
-            catch (Exception e) when (e is ArgumentException or ChatFormatException or InvalidOperationException) { await Error(ctx, 400, e.Message); return; }
+            catch (Exception e) when (e is ArgumentException or ChatFormatException or ParameterException) { await Error(ctx, 400, e.Message); return; }
+            if (prompt.Length + 1 > generator.Engine.MaxContext)
+            { await Error(ctx, 400, $"prompt is too long: {prompt.Length} tokens > {generator.Engine.MaxContext - 1} maximum (the model's context is {generator.Engine.MaxContext} tokens)"); return; }
             using var lease = await pool.AcquireAsync(prompt, ctx.RequestAborted);
-            if (lease == null) { ctx.Response.Headers.RetryAfter = "1"; await Error(ctx, 429, "the request queue is full; retry shortly", "rate_limit_error"); return; }
+            if (lease == null) { ctx.Response.Headers.RetryAfter = "1"; await Error(ctx, 429, $"all {pool.Capacity} sessions are busy and {pool.MaxQueue} requests are queued; retry shortly"); return; }
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, sc.Stopping);
             bool stream = (bool?)body["stream"] ?? false;
             string id = "msg_" + Guid.NewGuid().ToString("N")[..24];
             var blocks = new List<JsonObject>();
             int open = -1; string? openKind = null;
-            Usage? usage = null; string finish = "stop";
+            Usage? usage = null; string finish = "stop"; string? stopSequence = null;
             if (stream) { ctx.Response.ContentType = "text/event-stream"; ctx.Response.Headers.CacheControl = "no-cache"; }
             async Task Event(string name, JsonObject data)
             {
@@ -58,7 +64,7 @@ internal static class AnthropicApi
             await Event("message_start", new JsonObject { ["message"] = new JsonObject { ["id"] = id, ["type"] = "message", ["role"] = "assistant", ["model"] = model, ["content"] = new JsonArray(), ["stop_reason"] = null, ["usage"] = new JsonObject { ["input_tokens"] = prompt.Length, ["output_tokens"] = 0 } } });
             try
             {
-                await foreach (var e in generator.RunAsync(request, lease.Session, ctx.RequestAborted))
+                await foreach (var e in generator.RunAsync(request, lease.Session, cts.Token))
                 {
                     switch (e.Kind)
                     {
@@ -80,27 +86,33 @@ internal static class AnthropicApi
                             await Event("content_block_delta", new JsonObject { ["index"] = open, ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = e.Text } });
                             break;
                         case GenerationEventKind.Usage: usage = e.Usage; break;
-                        case GenerationEventKind.Finish: finish = e.FinishReason!; break;
+                        case GenerationEventKind.Finish: finish = e.FinishReason!; if (e.Text.Length > 0) stopSequence = e.Text; break;
                     }
                 }
             }
             catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { return; }
+            catch (OperationCanceledException) when (sc.Stopping.IsCancellationRequested) { finish = "cancelled"; }
+            if (ctx.RequestAborted.IsCancellationRequested) return; // the client went away; the lease frees the session
+            usage ??= new Usage(prompt.Length, 0, 0, 0);
+            sc.Metrics.CountGeneration(usage);
             if (open >= 0) await Event("content_block_stop", new JsonObject { ["index"] = open });
             foreach (var b in blocks.Where(b => (string?)b["type"] == "tool_use"))
             {
                 b["input"] = JsonNode.Parse((string)b["_args"]! is { Length: > 0 } a ? a : "{}");
                 b.Remove("_args");
             }
-            string stopReason = finish switch { "length" => "max_tokens", "tool_calls" => "tool_use", _ => "end_turn" };
+            // cut short by shutdown: the answer is incomplete, as when max_tokens is hit
+            string stopReason = finish switch { "length" or "cancelled" => "max_tokens", "tool_calls" => "tool_use", _ when stopSequence != null => "stop_sequence", _ => "end_turn" };
+            var cost = Cost.Of(usage, options);
             var usageJson = new JsonObject
             {
                 ["input_tokens"] = usage!.PromptTokens - usage.CachedTokens, ["cache_read_input_tokens"] = usage.CachedTokens,
                 ["cache_creation_input_tokens"] = 0, ["output_tokens"] = usage.CompletionTokens,
-                ["cost"] = new JsonObject { ["currency"] = "USD", ["total"] = ((usage.PromptTokens - usage.CachedTokens) * options.PriceInputMiss + usage.CachedTokens * options.PriceInputHit + usage.CompletionTokens * options.PriceOutput) / 1e6 },
+                ["cost"] = new JsonObject { ["currency"] = "USD", ["input_cache_miss"] = cost.InputMiss, ["input_cache_hit"] = cost.InputHit, ["output"] = cost.Output, ["total"] = cost.Total },
             };
             if (stream)
             {
-                await Event("message_delta", new JsonObject { ["delta"] = new JsonObject { ["stop_reason"] = stopReason }, ["usage"] = usageJson });
+                await Event("message_delta", new JsonObject { ["delta"] = new JsonObject { ["stop_reason"] = stopReason, ["stop_sequence"] = stopSequence }, ["usage"] = usageJson });
                 await Event("message_stop", new JsonObject());
                 return;
             }
@@ -108,15 +120,16 @@ internal static class AnthropicApi
             {
                 ["id"] = id, ["type"] = "message", ["role"] = "assistant", ["model"] = model,
                 ["content"] = new JsonArray(blocks.Select(b => (JsonNode)b.DeepClone()).ToArray()),
-                ["stop_reason"] = stopReason, ["stop_sequence"] = null, ["usage"] = usageJson,
+                ["stop_reason"] = stopReason, ["stop_sequence"] = stopSequence, ["usage"] = usageJson,
             });
         });
     }
 
     private static async Task<JsonObject?> Read(HttpContext ctx)
     {
-        try { return await JsonNode.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted) as JsonObject ?? throw new JsonException("expected a JSON object"); }
-        catch (JsonException e) { await Error(ctx, 400, $"malformed JSON body: {e.Message}"); return null; }
+        var (body, status, message) = await ServerContext.ReadJsonAsync(ctx);
+        if (body == null) await Error(ctx, status, message);
+        return body;
     }
 
     /// <summary>Anthropic request → engine request: system prompt, content blocks, thinking, tools.</summary>
@@ -125,16 +138,31 @@ internal static class AnthropicApi
         var messages = new JsonArray();
         if (body["system"] is { } sys)
             messages.Add(new JsonObject { ["role"] = "system", ["content"] = sys is JsonArray sa ? string.Concat(sa.Select(b => (string?)b?["text"] ?? "")) : (string?)sys });
+        JsonArray? openAiTools = null;
         if (body["tools"] is JsonArray tools && tools.Count > 0)
-        {
-            var openAiTools = new JsonArray(tools.Select(t => (JsonNode)new JsonObject
+            openAiTools = new JsonArray(tools.Select((t, i) => (JsonNode)new JsonObject
             {
                 ["type"] = "function",
-                ["function"] = new JsonObject { ["name"] = t?["name"]?.DeepClone(), ["description"] = t?["description"]?.DeepClone(), ["parameters"] = t?["input_schema"]?.DeepClone() },
+                ["function"] = new JsonObject
+                {
+                    ["name"] = (t?["name"] as JsonValue)?.DeepClone() ?? throw new ParameterException($"tools[{i}].name", "required"),
+                    ["description"] = t?["description"]?.DeepClone(), ["parameters"] = t?["input_schema"]?.DeepClone(),
+                },
             }).ToArray());
-            if (messages.Count == 0) messages.Add(new JsonObject { ["role"] = "system", ["content"] = "" });
-            messages[0]!["tools"] = openAiTools;
-        }
+        var toolChoice = body["tool_choice"] switch
+        {
+            null => ToolChoice.Auto,
+            JsonObject tc => OpenAiApi.Str(tc, "type") switch
+            {
+                "auto" => ToolChoice.Auto, "none" => ToolChoice.None, "any" => ToolChoice.Required,
+                "tool" => ToolChoice.Function(OpenAiApi.Str(tc, "name") ?? throw new ParameterException("tool_choice.name", "required for type tool")),
+                var x => throw new ParameterException("tool_choice.type", $"\"{x}\" is not one of auto, any, tool, none"),
+            },
+            _ => throw new ParameterException("tool_choice", "expected an object {\"type\": auto|any|tool|none}"),
+        };
+        if (toolChoice.Mode is "required" or "function" && openAiTools == null) throw new ParameterException("tool_choice", "needs tools");
+        if (toolChoice.FunctionName is string fn && !openAiTools!.Any(x => (string?)x?["function"]?["name"] == fn))
+            throw new ParameterException("tool_choice.name", $"\"{fn}\" is not among the tools");
         if (body["messages"] is not JsonArray input || input.Count == 0) throw new ArgumentException("messages: required, a non-empty array");
         foreach (var m in input)
         {
@@ -170,16 +198,36 @@ internal static class AnthropicApi
         return new ChatRequest
         {
             Messages = messages,
-            Thinking = (string?)body["thinking"]?["type"] == "enabled",
-            MaxTokens = (int?)body["max_tokens"] ?? throw new ArgumentException("max_tokens: required"),
-            Sampling = new SamplingOptions { Temperature = (float?)body["temperature"] ?? 1f, TopP = (float?)body["top_p"] ?? 1f, TopK = (int?)body["top_k"] ?? 0 },
-            Stop = body["stop_sequences"] is JsonArray st ? st.Select(x => (string)x!).ToArray() : [],
+            Thinking = body["thinking"] is JsonObject th && OpenAiApi.Str(th, "type") switch
+            {
+                "enabled" => true, "disabled" or null => false,
+                var x => throw new ParameterException("thinking.type", $"\"{x}\" is not one of enabled, disabled"),
+            },
+            Tools = openAiTools, ToolChoice = toolChoice,
+            MaxTokens = OpenAiApi.Int(body, "max_tokens", 1, int.MaxValue) ?? throw new ParameterException("max_tokens", "required"),
+            Sampling = new SamplingOptions
+            {
+                Temperature = OpenAiApi.Float(body, "temperature", 0, 1) ?? 1f, TopP = OpenAiApi.Float(body, "top_p", 0, 1) ?? 1f,
+                TopK = OpenAiApi.Int(body, "top_k", 0, int.MaxValue) ?? 0,
+            },
+            Stop = body["stop_sequences"] switch
+            {
+                null => [],
+                JsonArray st when st.All(x => x is JsonValue v && v.TryGetValue(out string? _)) => st.Select(x => (string)x!).ToArray(),
+                _ => throw new ParameterException("stop_sequences", "expected an array of strings"),
+            },
         };
     }
 
-    private static Task Error(HttpContext ctx, int status, string message, string type = "invalid_request_error")
+    /// <summary>Anthropic's error envelope; the type follows the status as in Anthropic's API.</summary>
+    internal static Task Error(HttpContext ctx, int status, string message, string? code = null)
     {
         ctx.Response.StatusCode = status;
+        string type = status switch
+        {
+            401 => "authentication_error", 403 => "permission_error", 404 => "not_found_error", 413 => "request_too_large",
+            429 => "rate_limit_error", 503 or 529 => "overloaded_error", >= 500 => "api_error", _ => "invalid_request_error",
+        };
         return ctx.Response.WriteAsJsonAsync(new JsonObject { ["type"] = "error", ["error"] = new JsonObject { ["type"] = type, ["message"] = message } });
     }
 }

@@ -7,7 +7,7 @@ namespace SharpSeek.Cli.Commands;
 internal static class ModelCommandSupport
 {
     /// <summary>Opens a checkpoint with a progress bar while its shards are mapped and every tensor is checked.</summary>
-    public static V4Engine OpenEngine(string dir, bool referenceNumerics)
+    public static V4Engine OpenEngine(string dir, bool referenceNumerics, int? maxContext = null)
     {
         V4Engine? engine = null;
         AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
@@ -15,7 +15,7 @@ internal static class ModelCommandSupport
             {
                 var task = ctx.AddTask("mapping shards");
                 engine = V4Engine.Open(dir, referenceNumerics ? V4Numerics.Reference : V4Numerics.Fast,
-                    new Progress<(string file, int done, int total)>(p => { task.MaxValue = Math.Max(1, p.total); task.Value = p.done; task.Description = p.file.Length > 0 ? $"mapping {p.file}" : "validating"; }));
+                    new Progress<(string file, int done, int total)>(p => { task.MaxValue = Math.Max(1, p.total); task.Value = p.done; task.Description = p.file.Length > 0 ? $"mapping {p.file}" : "validating"; }), maxContext);
                 task.Value = task.MaxValue;
             });
         return engine!;
