@@ -31,6 +31,7 @@ public sealed record ChatRequest
     /// <summary>A response_format object for the system message (e.g. {type:"json_object"}), or null.</summary>
     public JsonNode? ResponseFormat { get; init; }
     public bool Thinking { get; init; }
+    /// <summary>null, "low", "high" or "max" (the chat format decides what each adds to the prompt).</summary>
     public string? ReasoningEffort { get; init; }
     public SamplingOptions Sampling { get; init; } = new();
     public int MaxTokens { get; init; } = 256;
@@ -90,7 +91,10 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
 
     /// <summary>Prompt ids for a request (BOS included by the encoder).</summary>
     public int[] EncodePrompt(ChatRequest request) =>
-        tokenizer.Encode(V4ChatEncoder.Encode(PromptMessages(request), request.Thinking ? "thinking" : "chat", format, reasoningEffort: request.ReasoningEffort));
+        tokenizer.Encode(V4ChatEncoder.Encode(PromptMessages(request), request.Thinking ? "thinking" : "chat", format, reasoningEffort: Effort(request.ReasoningEffort)));
+
+    /// <summary>Efforts low / high / max; the preview format knows only high (its default) and max.</summary>
+    private string? Effort(string? effort) => format == ChatFormat.V4 && effort is "low" or "high" ? null : effort;
 
     /// <summary>The messages as encoded: tools (unless tool_choice is none) and response_format join the system
     /// message, which is added empty when the conversation has none (V4 renders tools only there).</summary>

@@ -106,7 +106,7 @@ internal static class OpenAiApi
             request = new CompletionRequest
             {
                 PromptIds = ids, Sampling = Sampling(body), MaxTokens = Int(body, "max_tokens", 1, int.MaxValue) ?? 16,
-                Stop = Stops(body), TopLogprobs = top,
+                Stop = Stops(body), StopIds = StopIds(body), TopLogprobs = top,
             };
             stream = Bool(body, "stream") ?? false;
             includeUsage = body["stream_options"] is JsonObject so && (Bool(so, "include_usage") ?? false);
@@ -320,14 +320,15 @@ internal static class OpenAiApi
             Messages = ToV4Messages(messages),
             Tools = tools, ToolChoice = toolChoice, ResponseFormat = responseFormat,
             Thinking = thinking,
+            // DeepSeek's mapping: medium and xhigh count as high, ultra as max
             ReasoningEffort = Str(body, "reasoning_effort") switch
             {
-                null or "low" or "medium" => null, "high" or "xhigh" => "high", "max" => "max",
-                var x => throw new ParameterException("reasoning_effort", $"\"{x}\" is not one of low, medium, high, max"),
+                null => null, "low" => "low", "medium" or "high" or "xhigh" => "high", "max" or "ultra" => "max",
+                var x => throw new ParameterException("reasoning_effort", $"\"{x}\" is not one of low, medium, high, xhigh, max"),
             },
             MaxTokens = Int(body, "max_completion_tokens", 1, int.MaxValue) ?? Int(body, "max_tokens", 1, int.MaxValue) ?? 4096,
             Sampling = Sampling(body),
-            Stop = Stops(body),
+            Stop = Stops(body), StopIds = StopIds(body),
             TopLogprobs = logprobs ? top ?? 0 : -1,
         };
         return request;
@@ -347,6 +348,14 @@ internal static class OpenAiApi
         JsonValue v when v.TryGetValue(out string? s) => [s],
         JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out string? _)) => a.Select(x => (string)x!).ToArray(),
         _ => throw new ParameterException("stop", "expected a string or an array of strings"),
+    };
+
+    /// <summary>vLLM's stop_token_ids: ids that end the answer without being emitted.</summary>
+    private static int[] StopIds(JsonObject body) => body["stop_token_ids"] switch
+    {
+        null => [],
+        JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out int _)) => a.Select(x => (int)x!).ToArray(),
+        _ => throw new ParameterException("stop_token_ids", "expected an array of token ids"),
     };
 
     internal static string? Str(JsonObject o, string name) => o[name] switch
