@@ -17,8 +17,11 @@ public static unsafe class RowKernels
     public static bool UseAvx512 { get; set; } = Avx512F.IsSupported && Environment.GetEnvironmentVariable("SHARPSEEK_AVX512") != "0";
     [ThreadStatic] private static float[]? t_row;
 
-    // e4m3 bits moved into an f32's exponent/mantissa field: value = bits · 2^120 (exact for normals and subnormals)
+    // e4m3 bits moved into an f32's exponent/mantissa field: value = bits · 2^120 (exact for normals and subnormals).
+    // The byte is sign-extended to 32 bits and shifted left by 20: the magnitude lands in bits 26..20 and copies of
+    // the sign in 31..27; one AND keeps bit 31 and the magnitude (3 integer ops per vector instead of 5).
     private const float Fp8Rebias = 1.329228e36f; // 2^120
+    private const int Fp8FieldMask = unchecked((int)0x87F00000);
 
     /// <summary>Σ_c W[r, c] · x[c].</summary>
     public static float Dot(in WeightMatrix w, int r, float* x)
@@ -51,8 +54,7 @@ public static unsafe class RowKernels
         byte* row = w.Data + (long)r * cols;
         byte* scales = w.Scales + (long)(r / 128) * w.Fp8ScaleCols;
         var total = Vector256<float>.Zero;
-        var magMask = Vector256.Create(0x7F);
-        var signMask = Vector256.Create(0x80);
+        var field = Vector256.Create(Fp8FieldMask);
         for (int b = 0; b < full; b++)
         {
             var acc0 = Vector256<float>.Zero;
@@ -61,10 +63,8 @@ public static unsafe class RowKernels
             float* xp = x + b * 128;
             for (int i = 0; i < 128; i += 16)
             {
-                var v0 = Avx2.ConvertToVector256Int32(p + i);
-                var v1 = Avx2.ConvertToVector256Int32(p + i + 8);
-                var f0 = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v0, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v0, signMask), 24)).AsSingle();
-                var f1 = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v1, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v1, signMask), 24)).AsSingle();
+                var f0 = Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((sbyte*)(p + i)), 20), field).AsSingle();
+                var f1 = Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((sbyte*)(p + i + 8)), 20), field).AsSingle();
                 acc0 = Fma.MultiplyAdd(f0, Avx.LoadVector256(xp + i), acc0);
                 acc1 = Fma.MultiplyAdd(f1, Avx.LoadVector256(xp + i + 8), acc1);
             }
@@ -82,8 +82,7 @@ public static unsafe class RowKernels
         byte* row = w.Data + (long)r * cols;
         byte* scales = w.Scales + (long)(r / 128) * w.Fp8ScaleCols;
         var total = Vector512<float>.Zero;
-        var magMask = Vector512.Create(0x7F);
-        var signMask = Vector512.Create(0x80);
+        var field = Vector512.Create(Fp8FieldMask);
         for (int b = 0; b < full; b++)
         {
             var acc0 = Vector512<float>.Zero;
@@ -92,10 +91,8 @@ public static unsafe class RowKernels
             float* xp = x + b * 128;
             for (int i = 0; i < 128; i += 32)
             {
-                var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(p + i));
-                var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(p + i + 16));
-                var f0 = ((v0 & magMask) << 20 | (v0 & signMask) << 24).AsSingle();
-                var f1 = ((v1 & magMask) << 20 | (v1 & signMask) << 24).AsSingle();
+                var f0 = ((Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(p + i))) << 20) & field).AsSingle();
+                var f1 = ((Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)(p + i + 16))) << 20) & field).AsSingle();
                 acc0 = Avx512F.FusedMultiplyAdd(f0, Vector512.Load(xp + i), acc0);
                 acc1 = Avx512F.FusedMultiplyAdd(f1, Vector512.Load(xp + i + 16), acc1);
             }
@@ -214,13 +211,11 @@ public static unsafe class RowKernels
             {
                 byte* row = w.Data + (long)r * cols;
                 byte* scales = w.Scales + (long)(r / 128) * w.Fp8ScaleCols;
-                var magMask = Vector256.Create(0x7F);
-                var signMask = Vector256.Create(0x80);
+                var field = Vector256.Create(Fp8FieldMask);
                 int c = 0;
                 for (; c + 8 <= cols; c += 8)
                 {
-                    var v = Avx2.ConvertToVector256Int32(row + c);
-                    var f = Avx2.Or(Avx2.ShiftLeftLogical(Avx2.And(v, magMask), 20), Avx2.ShiftLeftLogical(Avx2.And(v, signMask), 24)).AsSingle();
+                    var f = Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((sbyte*)(row + c)), 20), field).AsSingle();
                     // NaN codes (0x7F/0xFF) never occur in weights; this path decodes them as ±480
                     Avx.Store(d + c, Avx.Multiply(Avx.Multiply(f, Vector256.Create(Fp8Rebias)), Vector256.Create(Ue8M0.Table[scales[c >> 7]])));
                 }
