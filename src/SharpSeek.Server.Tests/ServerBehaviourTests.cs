@@ -70,6 +70,31 @@ public sealed class ServerBehaviourTests
     }
 
     [Fact]
+    public async Task AnthropicErrorsUseAnthropicsEnvelope()
+    {
+        await using var s = await TestServer.Start(TestServer.Scripted("ok", maxContext: 64), new ServerOptions { ApiKey = "k" });
+        async Task<JsonNode> Err(string body, HttpStatusCode code, string? key = "k")
+        {
+            var req = new HttpRequestMessage(HttpMethod.Post, "/v1/messages") { Content = Json(body) };
+            if (key != null) req.Headers.Add("x-api-key", key);
+            var r = await s.Http.SendAsync(req);
+            Assert.Equal(code, r.StatusCode);
+            var j = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
+            Assert.Equal("error", (string?)j["type"]);
+            return j["error"]!;
+        }
+        string ok = "{\"model\":\"deepseek-chat\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        Assert.Equal("authentication_error", (string?)(await Err(ok, HttpStatusCode.Unauthorized, key: "wrong"))["type"]);
+        Assert.Equal("authentication_error", (string?)(await Err(ok, HttpStatusCode.Unauthorized, key: null))["type"]);
+        Assert.Equal("not_found_error", (string?)(await Err(ok.Replace("deepseek-chat", "claude-9"), HttpStatusCode.NotFound))["type"]);
+        Assert.Contains("malformed JSON", (string)(await Err("{nope", HttpStatusCode.BadRequest))["message"]!);
+        Assert.Contains("max_tokens", (string)(await Err("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", HttpStatusCode.BadRequest))["message"]!);
+        Assert.Contains("tool_choice", (string)(await Err(ok.Replace("\"max_tokens\":5", "\"max_tokens\":5,\"tool_choice\":{\"type\":\"any\"}"), HttpStatusCode.BadRequest))["message"]!);
+        var over = await Err(ok.Replace("hi", string.Concat(Enumerable.Repeat("word ", 100))), HttpStatusCode.BadRequest);
+        Assert.Contains("the model's context is 64 tokens", (string)over["message"]!);
+    }
+
+    [Fact]
     public async Task FullQueueAnswers429WithRetryAfter()
     {
         await using var s = await TestServer.Start(TestServer.Scripted(Long, tokenDelayMs: 20), new ServerOptions { Parallel = 1, MaxQueue = 0 });
