@@ -53,6 +53,7 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
         var parser = new DsmlStreamParser(request.Thinking);
         var events = new List<ChatStreamEvent>();
         int eos = tokenizer.EosId, completion = 0, reasoningTokens = 0;
+        int thinkEnd = tokenizer.TokenToId(V4ChatEncoder.ThinkEnd) ?? -1;
         string finish = "length";
         var one = new int[1];
         var text = new System.Text.StringBuilder();
@@ -63,7 +64,11 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
             int id = sampler.Sample(session.Logits);
             sampler.Observe(id);
             completion++;
-            if (inReasoning) reasoningTokens++;
+            if (inReasoning)
+            {
+                reasoningTokens++;
+                if (id == thinkEnd) inReasoning = false; // the tokens after `</think>` are the answer's
+            }
             if (id == eos) { parser.Push(V4ChatEncoder.Eos, events); finish = "stop"; break; }
             if (request.StopIds.Contains(id)) { finish = "stop"; break; }
             string piece = detok.Push(id);
