@@ -14,6 +14,7 @@ app.Configure(config =>
     config.AddCommand<TokenizeCommand>("tokenize").WithDescription("Token ids of a text, or of JSON lines {\"text\": ...} on stdin.");
     config.AddCommand<ChatEncodeCommand>("chat-encode").WithDescription("Encode JSON-line conversations with the V4 chat format (prompt + ids).");
     config.AddCommand<ChatParseCommand>("chat-parse").WithDescription("Parse JSON-line model outputs into assistant messages.");
+    config.AddCommand<ChatCommand>("chat").WithDescription("Chat with a model in the terminal (stdin lines; /exit, /reset, /think on|off).");
     config.AddCommand<ServeCommand>("serve").WithDescription("OpenAI- and Anthropic-compatible HTTP server for a model directory.");
     config.AddCommand<BenchServeCommand>("bench-serve").WithDescription("Server overhead per request and requests/s with concurrent streams.");
     config.AddCommand<InspectCommand>("inspect").WithDescription("Config summary, parameters, bytes per token, KV-cache size.");

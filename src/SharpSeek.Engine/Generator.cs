@@ -182,7 +182,11 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
             sampler.Observe(id);
             if (logprobs != null) output.Add(new(GenerationEventKind.TokenLogprob, Logprob: logprobs.Describe(session.Logits, id, s.TopLogprobs)));
             completion++;
-            if (inReasoning) reasoningTokens++;
+            if (inReasoning)
+            {
+                reasoningTokens++;
+                if (id == thinkEnd) inReasoning = false; // the tokens after `</think>` are the answer's
+            }
             if (id == eos) { parser?.Push(V4ChatEncoder.Eos, events); finish = "stop"; }
             else if (s.StopIds.Contains(id)) finish = "stop";
             else

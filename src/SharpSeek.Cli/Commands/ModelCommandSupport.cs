@@ -7,10 +7,10 @@ namespace SharpSeek.Cli.Commands;
 internal static class ModelCommandSupport
 {
     /// <summary>Opens a checkpoint with a progress bar while its shards are mapped and every tensor is checked.</summary>
-    public static V4Engine OpenEngine(string dir, bool referenceNumerics, int? maxContext = null)
+    public static V4Engine OpenEngine(string dir, bool referenceNumerics, int? maxContext = null, IAnsiConsole? console = null)
     {
         V4Engine? engine = null;
-        AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
+        (console ?? AnsiConsole.Console).Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask("mapping shards");

@@ -34,6 +34,7 @@ public sealed class WorkerPool : IDisposable
         ThreadCount = Math.Max(1, threadCount);
         _start = new SemaphoreSlim(0);
         _ = _done.WaitHandle; // create the kernel event now: a lazy first blocking wait would allocate mid-decode
+        _done.Wait(1);        // and the event's monitor object, which its first blocking wait also creates lazily
         _threads = new Thread[ThreadCount - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
