@@ -128,6 +128,28 @@ public sealed class GeneratorTests
     }
 
     [Fact]
+    public async Task ThinkingConversationReusesThePreviousPrompt()
+    {
+        // A thinking prompt ends with <think>; the next turn renders that assistant turn as </think>answer, so the
+        // timelines part one token before the first prompt's end. The reuse must still cover all the rest.
+        var tok = Tok.Value;
+        var engine = Tiny.Value;
+        var g = new Generator(engine, tok, ChatFormat.V4);
+        using var session = engine.CreateSession();
+        var first = new ChatRequest { Messages = User("Hello there"), Thinking = true, MaxTokens = 3, Sampling = new SamplingOptions { Seed = 1 } };
+        int firstPrompt = g.EncodePrompt(first).Length;
+        await Collect(g, first, session);
+        var second = first with { Messages = new JsonArray(
+            new JsonObject { ["role"] = "user", ["content"] = "Hello there" },
+            new JsonObject { ["role"] = "assistant", ["content"] = "Hi.", ["reasoning_content"] = "greet" },
+            new JsonObject { ["role"] = "user", ["content"] = "And now?" }) };
+        int[] secondPrompt = g.EncodePrompt(second);
+        Assert.NotEqual(g.EncodePrompt(first)[^1], secondPrompt[firstPrompt - 1]); // the timelines do part there
+        var events = await Collect(g, second, session);
+        Assert.Equal(firstPrompt - 1, events.Single(e => e.Kind == GenerationEventKind.Usage).Usage!.CachedTokens);
+    }
+
+    [Fact]
     public async Task CancellationStopsWithinOneToken()
     {
         var tok = Tok.Value;

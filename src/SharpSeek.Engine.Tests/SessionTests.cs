@@ -51,7 +51,7 @@ public sealed class SessionTests
     }
 
     [Fact]
-    public void ReuseKeepsExtensionsAndRewindsToThePromptBoundary()
+    public void ReuseKeepsExtensionsAndRewindsToJustBeforeThePromptEnd()
     {
         var engine = SharedEngine.Value;
         int[] prompt = Prompt;
@@ -61,11 +61,21 @@ public sealed class SessionTests
         // a follow-up that extends everything: all kept
         int[] extended = [.. s.Tokens, 3, 4];
         Assert.Equal(s.Length, s.Reuse(extended));
-        // a follow-up that diverges after the prompt: rewind to the prompt boundary snapshot
+        // a follow-up that diverges after the prompt: rewind to the snapshot one token before the prompt's end
         int[] diverged = [.. prompt, 9, 8, 7];
-        Assert.Equal(prompt.Length, s.Reuse(diverged));
-        Assert.Equal(prompt.Length, s.Length);
-        s.Append(diverged.AsSpan(prompt.Length));
+        Assert.Equal(prompt.Length - 1, s.Reuse(diverged));
+        Assert.Equal(prompt.Length - 1, s.Length);
+        s.Append(diverged.AsSpan(prompt.Length - 1));
+        using var fresh0 = engine.CreateV4Session();
+        fresh0.Append(diverged);
+        AssertClose(fresh0.Logits, s.Logits, "after rewind");
+        // one that diverges at the prompt's last token (a thinking prompt's <think>): the same rewind point serves it
+        s.Reuse(prompt);
+        s.Append(prompt.AsSpan(s.Length));
+        for (int k = 0; k < 3; k++) s.Append([Generated[k]]);
+        diverged = [.. prompt[..^1], 5, 6, 7];
+        Assert.Equal(prompt.Length - 1, s.Reuse(diverged));
+        s.Append(diverged.AsSpan(prompt.Length - 1));
         using var fresh = engine.CreateV4Session();
         fresh.Append(diverged);
         AssertClose(fresh.Logits, s.Logits, "after rewind");

@@ -48,8 +48,8 @@ public sealed class V4Engine : IInferenceEngine
 
 /// <summary>
 /// One mutable token timeline (like ds4_session): the per-layer caches, the tokens they hold and the last logits.
-/// It keeps a snapshot at the end of its last multi-token append (the prompt boundary), so the next turn of a
-/// conversation can rewind there even though the window ring has moved on.
+/// It keeps a snapshot near the end of its last multi-token append (one token before the prompt boundary), so the
+/// next turn of a conversation can rewind there even though the window ring has moved on.
 /// </summary>
 public sealed class Session : IInferenceSession
 {
@@ -88,6 +88,17 @@ public sealed class Session : IInferenceSession
         {
             _model.Forward(ids, allLogits);
             allLogits.Slice((ids.Length - 1) * V, V).CopyTo(_logits);
+        }
+        else if (ids.Length > 2)
+        {
+            // The rewind point goes one token before the end: a thinking prompt ends with <think>, which the next turn's
+            // history renders differently, so only a point before it lets that turn reuse the whole conversation.
+            _model.Forward(ids[..^1], default);
+            foreach (int id in ids[..^1]) _tokens.Add(id);
+            TakeSnapshot();
+            _model.Forward(ids[^1..], _logits);
+            _tokens.Add(ids[^1]);
+            return;
         }
         else _model.Forward(ids, _logits);
         foreach (int id in ids) _tokens.Add(id);

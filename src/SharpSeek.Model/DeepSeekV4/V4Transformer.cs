@@ -76,7 +76,7 @@ public sealed class V4Transformer
             trace?.BlockOutputs.Add(x.ToArray());
         }
         _lastTokens = T;
-        Logits(_w.HcHead, _w.Norm, x, T, logits);
+        if (!logits.IsEmpty) Logits(_w.HcHead, _w.Norm, x, T, logits); // empty: the caller wants the cache only
     }
 
     /// <summary>The block-0 input: each id's embedding row repeated into every stream, [tokens, hc, D].</summary>
