@@ -167,4 +167,68 @@ public sealed class MicroOpsModelTests(ITestOutputHelper output)
         Assert.Equal(decodePositions, emitted.ToArray());
         AssertBf16Close(Npy(folder, "all_entries.npy").AsFloat32(), entries.All, $"{folder} all", steps: indexer ? 64 : 16, maxFractionOff: 0.02);
     }
+
+    /// <summary>
+    /// indexer_layer1: the lightning indexer of layer 1 on stand-in x / qr, a prefill of positions 0..59 then single-token
+    /// decode steps 60..65. Top-k ids must match exactly; scores and keys are bf16 results of sums (after FP4 QDQ a
+    /// differing key element may be one FP4 step off).
+    /// </summary>
+    [Fact]
+    public void Indexer()
+    {
+        const string folder = "indexer_layer1";
+        using var r = CheckpointReader.Open(Golden.Path("tiny-quant", "model"));
+        var c = r.Config;
+        const int layer = 1;
+        int ratio = c.CompressRatio(layer);
+        var rope = YarnRope.ForLayer(c, ratio);
+        var attn = new Attention(AttentionWeights.Bind(r, $"layers.{layer}.attn.", c, ratio, rope), c, layer, ratio, V4Numerics.Reference, WorkerPool.Shared, rope);
+        var cache = new AttentionCache(c, ratio);
+        var xa = Npy(folder, "x.npy");
+        float[] x = xa.AsFloat32(), qr = Npy(folder, "qr.npy").AsFloat32();
+        int D = xa.Shape[1], total = xa.Shape[0], Q = c.QLoraRank;
+        var prefillTopk = Npy(folder, "prefill_topk.npy");
+        var prefillScores = Npy(folder, "prefill_scores.npy");
+        var decodeScores = Npy(folder, "decode_scores.npy");
+        int prefillLen = prefillTopk.Shape[0], k = prefillTopk.Shape[1];
+
+        var trace = new AttentionTrace();
+        var scores = new List<float[]>();
+        attn.RunIndexer(x.AsSpan(0, prefillLen * D), qr.AsSpan(0, prefillLen * Q), prefillLen, cache, trace, scores);
+        for (int p = prefillLen; p < total; p++)
+            attn.RunIndexer(x.AsSpan(p * D, D), qr.AsSpan(p * Q, Q), 1, cache, trace, scores);
+
+        int[] expectedTopk = [.. prefillTopk.AsInt32(), .. Npy(folder, "decode_topk.npy").AsInt32()];
+        for (int t = 0; t < total; t++)
+            Assert.True(expectedTopk.AsSpan(t * k, k).SequenceEqual(trace.IndexerTopk[t]),
+                $"position {t}: top-k {string.Join(",", trace.IndexerTopk[t])} vs {string.Join(",", expectedTopk.Skip(t * k).Take(k))}");
+
+        // scores: −inf where an entry is not yet complete
+        float[] Padded(int from, int to, int width)
+        {
+            var all = new float[(to - from) * width];
+            Array.Fill(all, float.NegativeInfinity);
+            for (int t = from; t < to; t++) scores[t].CopyTo(all.AsSpan((t - from) * width, width));
+            return all;
+        }
+        // Prefill scores: a query whose FP4-quantised q (or bf16 head weight) lands one step apart after a different
+        // summation order shifts its whole row by a few bf16 steps; such rows must be rare and stay close.
+        float[] expectedPrefill = prefillScores.AsFloat32(), actualPrefill = Padded(0, prefillLen, prefillScores.Shape[1]);
+        int width = prefillScores.Shape[1], rowsOff = 0;
+        for (int t = 0; t < prefillLen; t++)
+        {
+            var e = expectedPrefill.AsSpan(t * width, width);
+            var a = actualPrefill.AsSpan(t * width, width);
+            if (e.SequenceEqual(a)) continue;
+            rowsOff++;
+            float rowMax = 0;
+            foreach (float v in e) if (!float.IsInfinity(v)) rowMax = MathF.Max(rowMax, MathF.Abs(v));
+            for (int j = 0; j < width; j++)
+                Assert.True(e[j] == a[j] || MathF.Abs(e[j] - a[j]) <= 0.01f * rowMax, $"prefill score [{t},{j}]: {a[j]:R} vs {e[j]:R}");
+        }
+        output.WriteLine($"{folder} prefill scores: {rowsOff} of {prefillLen} positions differ");
+        Assert.True(rowsOff * 10 <= prefillLen, $"{folder}: prefill scores differ at {rowsOff} of {prefillLen} positions");
+        AssertBf16Close(decodeScores.AsFloat32(), Padded(prefillLen, total, decodeScores.Shape[1]), $"{folder} decode scores");
+        AssertBf16Close(Npy(folder, "index_key_cache.npy").AsFloat32(), cache.IndexKeys!.All, $"{folder} key cache", steps: 64);
+    }
 }

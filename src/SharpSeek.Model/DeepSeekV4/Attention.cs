@@ -264,6 +264,27 @@ public sealed class Attention
 
     // ---- lightning indexer (CSA) ----
 
+    /// <summary>
+    /// The lightning indexer alone, for tokens at positions cache.Length..: indexer queries from qr, the indexer's
+    /// compressor on x, then per token the index scores of the visible compressed entries (recorded in
+    /// <paramref name="scores"/> when given) and the top-k selection (into <paramref name="trace"/>). Advances the
+    /// cache length; the window ring and the main compressor are left untouched.
+    /// </summary>
+    public void RunIndexer(ReadOnlySpan<float> x, ReadOnlySpan<float> qr, int tokens, AttentionCache cache, AttentionTrace trace,
+                           List<float[]>? scores = null)
+    {
+        if (Ratio != 4) throw new InvalidOperationException("only CSA layers (ratio 4) have a lightning indexer");
+        int start = cache.Length;
+        IndexerQueries(x, qr, tokens, start, cache);
+        for (int t = 0; t < tokens; t++)
+        {
+            int visible = (start + t + 1) / Ratio;
+            trace.IndexerTopk.Add(SelectTopk(t, visible, cache).ToArray());
+            scores?.Add(_scores.AsSpan(0, visible).ToArray());
+        }
+        cache.Length = start + tokens;
+    }
+
     private void IndexerQueries(ReadOnlySpan<float> x, ReadOnlySpan<float> qr, int tokens, int start, AttentionCache cache)
     {
         var c = _c;
