@@ -39,6 +39,33 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public void SessionsOnOneEngineRunConcurrentlyWithoutInterfering()
+    {
+        // The weights (and anything bound with them) are shared by all sessions; two sessions decoding at the same
+        // time on different threads must get exactly the logits each gets alone.
+        var engine = SharedEngine.Value;
+        int[][] prompts = [Prompt, [.. Prompt.Reverse()]];
+        float[][] Run(int[] prompt)
+        {
+            using var s = engine.CreateV4Session();
+            var rows = new List<float[]>();
+            s.Append(prompt);
+            rows.Add(s.Logits.ToArray());
+            foreach (int id in Generated[..12]) { s.Append([id]); rows.Add(s.Logits.ToArray()); }
+            return rows.ToArray();
+        }
+        var alone = prompts.Select(Run).ToArray();
+        for (int round = 0; round < 8; round++)
+        {
+            var together = new float[2][][];
+            Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => together[i] = Run(prompts[i]));
+            for (int i = 0; i < 2; i++)
+                for (int k = 0; k < alone[i].Length; k++)
+                    Assert.True(alone[i][k].AsSpan().SequenceEqual(together[i][k]), $"round {round}, session {i}, step {k}: logits differ when another session runs");
+        }
+    }
+
+    [Fact]
     public void ChunkedPrefillEqualsOnePrefill()
     {
         var engine = SharedEngine.Value;

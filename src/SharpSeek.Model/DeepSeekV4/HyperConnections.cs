@@ -16,7 +16,9 @@ public sealed class HyperConnections
     public readonly float[] Base, Scale;
     private readonly int _hc, _dim, _iters;
     private readonly float _normEps, _hcEps;
-    private float[]? _mixes;
+    // The weights are shared by every session of an engine, so scratch is per thread (a session's forward pass runs
+    // on one thread at a time, and one thread runs one forward pass at a time).
+    [ThreadStatic] private static float[]? t_mixes;
 
     private HyperConnections(WeightMatrix fn, float[] @base, float[] scale, int hc, int dim, int iters, float normEps, float hcEps)
     {
@@ -43,7 +45,7 @@ public sealed class HyperConnections
     private Span<float> Mixes(ReadOnlySpan<float> streams, int tokens, WorkerPool pool)
     {
         int w = _hc * _dim, m = Fn.Rows;
-        var mixes = Grow.Buf(ref _mixes, tokens * m);
+        var mixes = Grow.Buf(ref t_mixes, tokens * m);
         Linear.Forward(Fn, streams, mixes, tokens, pool);
         for (int t = 0; t < tokens; t++)
         {

@@ -19,7 +19,8 @@ public sealed class KvCompressor
     private readonly float _eps;
     private readonly bool _rotate;
     private readonly int _nope;
-    private float[]? _kv, _score, _entry;
+    // Shared by every session of an engine (it is part of the weights): scratch is per thread, see HyperConnections.
+    [ThreadStatic] private static float[]? t_kv, t_score, t_entry;
 
     public int Ratio { get; }
     public int Width { get; }
@@ -52,12 +53,12 @@ public sealed class KvCompressor
                         V4Numerics numerics, WorkerPool pool)
     {
         int cw = Coff * Width, d = Width, r = Ratio;
-        var kv = Grow.Buf(ref _kv, tokens * cw);
-        var score = Grow.Buf(ref _score, tokens * cw);
+        var kv = Grow.Buf(ref t_kv, tokens * cw);
+        var score = Grow.Buf(ref t_score, tokens * cw);
         // Runs in fp32 in the reference too ("compression need fp32"): no activation quantisation here.
         Linear.Forward(_wkv, x, kv, tokens, pool);
         Linear.Forward(_wgate, x, score, tokens, pool);
-        var entry = Grow.Buf(ref _entry, d);
+        var entry = Grow.Buf(ref t_entry, d);
         for (int t = 0; t < tokens; t++)
         {
             int pos = start + t, phase = pos % r;
