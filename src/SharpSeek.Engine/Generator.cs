@@ -219,7 +219,7 @@ public sealed class Generator(IInferenceEngine engine, BpeTokenizer tokenizer, C
             if (step + 1 < maxTokens)
             {
                 one[0] = id;
-                session.Append(one, cancellationToken);
+                session.Append(one); // cancellation is checked at the top of the loop, so usage is still reported
             }
         }
         string rest = text.ToString() + detok.Flush();

@@ -179,6 +179,8 @@ public sealed class ServerBehaviourTests
         Assert.Equal("[DONE]", rest[^1]);
         var last = JsonNode.Parse(rest[^2])!;
         Assert.Equal("length", (string?)last["choices"]![0]!["finish_reason"]);
+        // the cut answer still reports what it generated
+        Assert.True((int)last["timings"]!["predicted_n"]! > 5, last.ToJsonString());
         // the stream kept going during the grace period: tokens arrived after the stop was requested
         Assert.True(rest.Count > 5, $"only {rest.Count} chunks after the stop");
         await s.DisposeAsync();
