@@ -56,6 +56,19 @@ public sealed unsafe class RowKernelTests
                     for (int r = 0; r < rows; r++)
                     {
                         float a = RowKernels.Dot(w, r, xp + offset), b = RowKernels.DotScalar(w, r, xp + offset);
+                        if (format == WeightFormat.Fp4Block32)
+                        {
+                            var permuted = new float[cols];
+                            RowKernels.PermuteForFp4(x.AsSpan(offset, cols), permuted);
+                            fixed (float* pp = permuted)
+                            {
+                                float p = RowKernels.DotFp4Permuted(w, r, pp);
+                                float m = 0;
+                                w.DecodeRow(r, scalar);
+                                for (int c = 0; c < cols; c++) m += MathF.Abs(scalar[c] * xp[offset + c]);
+                                Assert.True(MathF.Abs(p - b) <= 1e-5f * m + 1e-30f, $"FP4 permuted cols {cols} offset {offset} row {r}: {p} vs scalar {b}");
+                            }
+                        }
                         w.DecodeRow(r, scalar);
                         float mag = 0;
                         for (int c = 0; c < cols; c++) mag += MathF.Abs(scalar[c] * xp[offset + c]);

@@ -14,6 +14,7 @@ public static unsafe class Linear
     private const int RowsPerItem = 16;
 
     [ThreadStatic] private static LinearJob? t_job;
+    [ThreadStatic] private static float[]? t_fp4Input;
 
     /// <param name="x">[tokens, w.Cols] row-major.</param>
     /// <param name="y">[tokens, w.Rows] row-major; overwritten.</param>
@@ -24,6 +25,15 @@ public static unsafe class Linear
         if (tokens == 0 || w.Rows == 0) return;
         pool ??= WorkerPool.Shared;
         var job = t_job ??= new LinearJob();
+        if (tokens == 1 && w.Format == WeightFormat.Fp4Block32 && RowKernels.UseSimd && RowKernels.UseAvx512)
+        {
+            // FP4 decode reads x in the nibble-friendly order (see RowKernels.PermuteForFp4), prepared once here
+            var permuted = (t_fp4Input is { } b && b.Length >= w.Cols ? b : (t_fp4Input = new float[Math.Max(w.Cols, 4096)])).AsSpan(0, w.Cols);
+            RowKernels.PermuteForFp4(x[..w.Cols], permuted);
+            x = permuted;
+            job.Fp4Permuted = true;
+        }
+        else job.Fp4Permuted = false;
         fixed (float* px = x, py = y)
         {
             job.W = w; job.X = px; job.Y = py; job.Tokens = tokens;
@@ -38,6 +48,7 @@ public static unsafe class Linear
         public float* X;
         public float* Y;
         public int Tokens;
+        public bool Fp4Permuted;
         [ThreadStatic] private static float[]? t_row;
 
         public void Execute(int index)
@@ -47,7 +58,8 @@ public static unsafe class Linear
             if (Tokens == 1)
             {
                 // decode: fused, each weight byte streamed once
-                for (int r = start; r < end; r++) Y[r] = RowKernels.Dot(W, r, X);
+                if (Fp4Permuted) for (int r = start; r < end; r++) Y[r] = RowKernels.DotFp4Permuted(W, r, X);
+                else for (int r = start; r < end; r++) Y[r] = RowKernels.Dot(W, r, X);
                 return;
             }
             var row = t_row is { } r0 && r0.Length >= cols ? r0 : (t_row = new float[Math.Max(cols, 4096)]);

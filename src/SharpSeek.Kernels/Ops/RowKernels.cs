@@ -127,6 +127,70 @@ public static unsafe class RowKernels
         return Vector512.Sum(total);
     }
 
+    /// <summary>
+    /// The input layout <see cref="DotFp4Permuted"/> wants: within each block of 32, the 16 even elements, then the 16
+    /// odd ones. A packed byte holds elements 2i (low nibble) and 2i+1 (high nibble), so with this layout the low
+    /// nibbles of a block's 16 bytes meet x's first half and the high nibbles its second half, with no shuffling of
+    /// the weights. Done once per matvec, it saves each weight block two broadcasts, two shifts and a mask.
+    /// </summary>
+    public static void PermuteForFp4(ReadOnlySpan<float> x, Span<float> permuted)
+    {
+        if (x.Length % 32 != 0) throw new ArgumentException($"FP4 rows come in blocks of 32; got {x.Length} columns");
+        for (int b = 0; b < x.Length; b += 32)
+            for (int i = 0; i < 16; i++)
+            {
+                permuted[b + i] = x[b + 2 * i];
+                permuted[b + 16 + i] = x[b + 2 * i + 1];
+            }
+    }
+
+    /// <summary>Σ_c W[r, c] · x[c] for an FP4 row, given x laid out by <see cref="PermuteForFp4"/> (AVX-512 when
+    /// available; otherwise it undoes the permutation and takes the scalar path).</summary>
+    public static float DotFp4Permuted(in WeightMatrix w, int r, float* xPermuted)
+    {
+        if (w.Format != WeightFormat.Fp4Block32) throw new ArgumentException("DotFp4Permuted needs an FP4 matrix");
+        if (UseSimd && UseAvx512) return DotFp4PermutedAvx512(w, r, xPermuted);
+        var row = t_row is { } a && a.Length >= w.Cols ? a : (t_row = new float[w.Cols]);
+        w.DecodeRow(r, row.AsSpan(0, w.Cols));
+        float sum = 0;
+        for (int b = 0; b < w.Cols; b += 32)
+            for (int i = 0; i < 16; i++) sum += row[b + 2 * i] * xPermuted[b + i] + row[b + 2 * i + 1] * xPermuted[b + 16 + i];
+        return sum;
+    }
+
+    private static float DotFp4PermutedAvx512(in WeightMatrix w, int r, float* x)
+    {
+        int cols = w.Cols, blocks = cols / 32;
+        byte* row = w.Data + (long)r * cols / 2;
+        byte* scales = w.Scales + (long)r * blocks;
+        var total0 = Vector512<float>.Zero;
+        var total1 = Vector512<float>.Zero;
+        var fifteen = Vector512.Create(15);
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            // two blocks per step into two accumulators: the scale FMA chain is not the bottleneck
+            var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16));
+            var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16 + 16));
+            float* x0 = x + b * 32;
+            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0 & fifteen) * Vector512.Load(x0);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v0 >>> 4), Vector512.Load(x0 + 16), a0);
+            var a1 = Avx512F.PermuteVar16x32(Fp4Table, v1 & fifteen) * Vector512.Load(x0 + 32);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v1 >>> 4), Vector512.Load(x0 + 48), a1);
+            total0 = Avx512F.FusedMultiplyAdd(a0, Vector512.Create(Ue8M0.Table[scales[b]]), total0);
+            total1 = Avx512F.FusedMultiplyAdd(a1, Vector512.Create(Ue8M0.Table[scales[b + 1]]), total1);
+        }
+        if (b < blocks)
+        {
+            var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16));
+            float* x0 = x + b * 32;
+            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0 & fifteen) * Vector512.Load(x0);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v0 >>> 4), Vector512.Load(x0 + 16), a0);
+            total0 = Avx512F.FusedMultiplyAdd(a0, Vector512.Create(Ue8M0.Table[scales[b]]), total0);
+        }
+        return Vector512.Sum(total0 + total1);
+    }
+
     private static float DotBf16Avx512(in WeightMatrix w, int r, float* x)
     {
         int cols = w.Cols, full = cols / 32 * 32;
