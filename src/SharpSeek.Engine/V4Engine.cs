@@ -83,24 +83,35 @@ public sealed class Session : IInferenceSession
         if (Length + ids.Length > _engine.MaxContext)
             throw new InvalidOperationException($"context overflow: {Length} cached + {ids.Length} new tokens exceeds the maximum context of {_engine.MaxContext}");
         cancellationToken.ThrowIfCancellationRequested();
+        try { Run(ids, allLogits, cancellationToken); }
+        catch (OperationCanceledException)
+        {
+            // stopped between layers (a long prompt whose client went away): the caches are half-advanced
+            Reset();
+            throw;
+        }
+    }
+
+    private void Run(ReadOnlySpan<int> ids, Span<float> allLogits, CancellationToken ct)
+    {
         int V = _engine.VocabSize;
         if (!allLogits.IsEmpty)
         {
-            _model.Forward(ids, allLogits);
+            _model.Forward(ids, allLogits, null, ct);
             allLogits.Slice((ids.Length - 1) * V, V).CopyTo(_logits);
         }
         else if (ids.Length > 2)
         {
             // The rewind point goes one token before the end: a thinking prompt ends with <think>, which the next turn's
             // history renders differently, so only a point before it lets that turn reuse the whole conversation.
-            _model.Forward(ids[..^1], default);
+            _model.Forward(ids[..^1], default, null, ct);
             foreach (int id in ids[..^1]) _tokens.Add(id);
             TakeSnapshot();
-            _model.Forward(ids[^1..], _logits);
+            _model.Forward(ids[^1..], _logits, null, ct);
             _tokens.Add(ids[^1]);
             return;
         }
-        else _model.Forward(ids, _logits);
+        else _model.Forward(ids, _logits, null, ct);
         foreach (int id in ids) _tokens.Add(id);
         if (ids.Length > 1) TakeSnapshot();
     }

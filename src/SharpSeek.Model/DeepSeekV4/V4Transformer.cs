@@ -61,7 +61,9 @@ public sealed class V4Transformer
     /// Runs ids at positions Length.. through every block. Writes logits for every row (logits.Length ≥ tokens·vocab)
     /// or for the last row only (logits.Length == vocab).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> ids, Span<float> logits, ForwardTrace? trace = null)
+    /// <remarks>A cancelled pass stops between blocks with OperationCanceledException; the caches are then partly
+    /// advanced and must be reset (Session does).</remarks>
+    public void Forward(ReadOnlySpan<int> ids, Span<float> logits, ForwardTrace? trace = null, CancellationToken cancellationToken = default)
     {
         int T = ids.Length, D = _c.HiddenSize, hc = _c.HcMult;
         if (T == 0) return;
@@ -69,6 +71,7 @@ public sealed class V4Transformer
         Embed(ids, x);
         for (int l = 0; l < _blocks.Length; l++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var next = Grow.Buf(ref _next, T * hc * D);
             _blocks[l].Forward(x, ids, T, Caches[l], next, trace);
             (_streams, _next) = (_next, _streams);
