@@ -1,37 +1,19 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using SharpSeek.Engine;
-using SharpSeek.Model.DeepSeekV4;
-using SharpSeek.Server;
-using SharpSeek.TestSupport;
-using SharpSeek.Tokenizer;
-using SharpSeek.Tokenizer.Chat;
 
 namespace SharpSeek.Server.Tests;
 
 /// <summary>The real Kestrel server on 127.0.0.1 (port 0), driven over HTTP: JSON and SSE answers, usage and cost, errors.</summary>
 public sealed class OpenAiServerTests
 {
-    private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
-    private static readonly Lazy<V4Engine> Tiny = new(() => V4Engine.Open(TinyModel.Directory));
-
-    private static async Task<(WebApplication App, HttpClient Http)> Start(IInferenceEngine engine, ServerOptions? options = null)
-    {
-        var app = ApiServer.Build(engine, Tok.Value, ChatFormat.V4, (options ?? new ServerOptions()) with { Urls = "http://127.0.0.1:0" });
-        await app.StartAsync();
-        return (app, new HttpClient { BaseAddress = new Uri(app.Urls.First()) });
-    }
-
     private static StringContent Json(string s) => new(s, Encoding.UTF8, "application/json");
 
     [Fact]
     public async Task RealTinyModelAnswersTwiceWithCachedTokensAndCost()
     {
-        var (app, http) = await Start(Tiny.Value);
-        await using var _ = app;
+        await using var server = await TestServer.Start(TestServer.Tiny.Value);
+        var http = server.Http;
         var body = "{\"model\":\"deepseek-chat\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":4,\"seed\":1}";
         var r1 = await http.PostAsync("/v1/chat/completions", Json(body));
         Assert.Equal(HttpStatusCode.OK, r1.StatusCode);
@@ -49,8 +31,8 @@ public sealed class OpenAiServerTests
     public async Task StreamsReasoningAndToolCallsAsSse()
     {
         string script = "Thinking.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"lookup\">\n<｜DSML｜parameter name=\"q\" string=\"true\">V4</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
-        var (app, http) = await Start(new ScriptedEngine(Tok.Value, script));
-        await using var _ = app;
+        await using var server = await TestServer.Start(TestServer.Scripted(script));
+        var http = server.Http;
         var body = "{\"model\":\"deepseek-reasoner\",\"messages\":[{\"role\":\"user\",\"content\":\"Look it up\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":100}";
         var resp = await http.PostAsync("/v1/chat/completions", Json(body));
         Assert.Equal("text/event-stream", resp.Content.Headers.ContentType!.MediaType);
@@ -69,8 +51,8 @@ public sealed class OpenAiServerTests
     [Fact]
     public async Task ErrorsUseTheOpenAiEnvelope()
     {
-        var (app, http) = await Start(new ScriptedEngine(Tok.Value, "ok", maxContext: 64), new ServerOptions { ApiKey = "sekret" });
-        await using var _ = app;
+        await using var server = await TestServer.Start(TestServer.Scripted("ok", maxContext: 64), new ServerOptions { ApiKey = "sekret" });
+        var http = server.Http;
         var unauth = await http.PostAsync("/v1/chat/completions", Json("{}"));
         Assert.Equal(HttpStatusCode.Unauthorized, unauth.StatusCode);
         http.DefaultRequestHeaders.Authorization = new("Bearer", "sekret");
@@ -92,16 +74,12 @@ public sealed class OpenAiServerTests
 
 public sealed class AnthropicApiTests
 {
-    private static readonly Lazy<BpeTokenizer> Tok = new(() => BpeTokenizer.Load(Golden.Path("tokenizer")));
-
     [Fact]
     public async Task ThinkingAndToolUseStreamAsAnthropicEvents()
     {
         string script = "Plan.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"lookup\">\n<｜DSML｜parameter name=\"q\" string=\"true\">V4</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
-        var app = ApiServer.Build(new ScriptedEngine(Tok.Value, script), Tok.Value, ChatFormat.V4, new ServerOptions { Urls = "http://127.0.0.1:0" });
-        await app.StartAsync();
-        await using var _ = app;
-        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+        await using var server = await TestServer.Start(TestServer.Scripted(script));
+        var http = server.Http;
         string body = "{\"model\":\"deepseek-reasoner\",\"max_tokens\":100,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":50},\"stream\":true,"
             + "\"tools\":[{\"name\":\"lookup\",\"description\":\"Look up\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}],"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Find V4\"}]}";

@@ -45,25 +45,18 @@ internal static class OpenAiApi
         }
         catch (ParameterException e) { await Error(ctx, 400, "invalid_request_error", e.Message, e.Param); return; }
         catch (ChatFormatException e) { await Error(ctx, 400, "invalid_request_error", e.Message, "messages"); return; }
-        if (prompt.Length + 1 > sc.Generator.Engine.MaxContext)
-        { await Error(ctx, 400, "context_length_exceeded", $"the prompt is {prompt.Length} tokens; this model's maximum context is {sc.Generator.Engine.MaxContext} tokens", "messages"); return; }
-
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var stream_ = new OpenAiStream(ctx, stream, id, created, model, "chat.completion.chunk");
-        await Generate(ctx, sc, prompt, stream_, (s, ct) => sc.Generator.RunAsync(request, s, ct), async (answer, usage, finish) =>
+        var stream_ = new OpenAiStream(ctx, stream, includeUsage, id, created, model, "chat.completion.chunk");
+        await Generate(ctx, sc, prompt, "messages", stream_, (s, ct) => sc.Generator.RunAsync(request, s, ct), async (answer, usage, finish) =>
         {
             var usageJson = UsageJson(usage, sc.Options);
-            var logprobs = request.TopLogprobs >= 0 ? new JsonObject { ["content"] = ChatLogprobs(answer.Logprobs), ["refusal"] = null } : null;
             if (stream)
             {
-                var last = stream_.Chunk(new JsonObject(), finish, request.TopLogprobs >= 0 ? answer.TakePendingLogprobs() : null);
-                last["timings"] = Timings(usage);
-                await stream_.Send(last);
-                if (includeUsage) { var u = stream_.Chunk(null, null, null); u["choices"] = new JsonArray(); u["usage"] = usageJson; await stream_.Send(u); }
-                await ctx.Response.WriteAsync("data: [DONE]\n\n");
+                await stream_.Finish(stream_.Chunk(new JsonObject(), finish, request.TopLogprobs >= 0 ? answer.TakePendingLogprobs() : null), usage, usageJson);
                 return;
             }
+            var logprobs = request.TopLogprobs >= 0 ? new JsonObject { ["content"] = ChatLogprobs(answer.Logprobs), ["refusal"] = null } : null;
             var messageJson = new JsonObject { ["role"] = "assistant", ["content"] = answer.Content.ToString() };
             if (answer.Reasoning.Length > 0) messageJson["reasoning_content"] = answer.Reasoning.ToString();
             if (answer.Tools.Count > 0)
@@ -113,22 +106,16 @@ internal static class OpenAiApi
         }
         catch (ParameterException e) { await Error(ctx, 400, "invalid_request_error", e.Message, e.Param); return; }
         int[] prompt = request.PromptIds;
-        if (prompt.Length + 1 > sc.Generator.Engine.MaxContext)
-        { await Error(ctx, 400, "context_length_exceeded", $"the prompt is {prompt.Length} tokens; this model's maximum context is {sc.Generator.Engine.MaxContext} tokens", "prompt"); return; }
 
         string id = "cmpl-" + Guid.NewGuid().ToString("N")[..24];
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var stream_ = new OpenAiStream(ctx, stream, id, created, model, "text_completion");
-        await Generate(ctx, sc, prompt, stream_, (s, ct) => sc.Generator.CompleteAsync(request, s, ct), async (answer, usage, finish) =>
+        var stream_ = new OpenAiStream(ctx, stream, includeUsage, id, created, model, "text_completion");
+        await Generate(ctx, sc, prompt, "prompt", stream_, (s, ct) => sc.Generator.CompleteAsync(request, s, ct), async (answer, usage, finish) =>
         {
             var usageJson = UsageJson(usage, sc.Options);
             if (stream)
             {
-                var last = stream_.Chunk(null, finish, request.TopLogprobs >= 0 ? answer.TakePendingLogprobs() : null);
-                last["timings"] = Timings(usage);
-                await stream_.Send(last);
-                if (includeUsage) { var u = stream_.Chunk(null, null, null); u["choices"] = new JsonArray(); u["usage"] = usageJson; await stream_.Send(u); }
-                await ctx.Response.WriteAsync("data: [DONE]\n\n");
+                await stream_.Finish(stream_.Chunk(null, finish, request.TopLogprobs >= 0 ? answer.TakePendingLogprobs() : null), usage, usageJson);
                 return;
             }
             await Results.Json(new JsonObject
@@ -159,10 +146,13 @@ internal static class OpenAiApi
     /// The shared part of both routes: a session lease (429 when the queue is full), the event loop writing SSE deltas,
     /// client disconnects (the lease frees the session at once) and shutdown (streams cut after the grace period).
     /// </summary>
-    private static async Task Generate(HttpContext ctx, ServerContext sc, int[] prompt, OpenAiStream stream,
+    private static async Task Generate(HttpContext ctx, ServerContext sc, int[] prompt, string promptParam, OpenAiStream stream,
                                        Func<IInferenceSession, CancellationToken, IAsyncEnumerable<GenerationEvent>> run,
                                        Func<Answer, Usage, string, Task> finish, Func<List<TokenLogprob>, JsonNode>? logprobsJson)
     {
+        int maxContext = sc.Generator.Engine.MaxContext;
+        if (prompt.Length + 1 > maxContext)
+        { await Error(ctx, 400, "context_length_exceeded", $"the prompt is {prompt.Length} tokens; this model's maximum context is {maxContext} tokens", promptParam); return; }
         using var lease = await sc.Pool.AcquireAsync(prompt, ctx.RequestAborted);
         if (lease == null) { ctx.Response.Headers.RetryAfter = "1"; await Error(ctx, 429, "rate_limit_exceeded", $"all {sc.Pool.Capacity} sessions are busy and {sc.Pool.MaxQueue} requests are queued; retry shortly"); return; }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, sc.Stopping);
@@ -210,7 +200,7 @@ internal static class OpenAiApi
     }
 
     /// <summary>SSE writer for one streamed answer.</summary>
-    private sealed class OpenAiStream(HttpContext ctx, bool enabled, string id, long created, string model, string obj)
+    private sealed class OpenAiStream(HttpContext ctx, bool enabled, bool includeUsage, string id, long created, string model, string obj)
     {
         public bool Enabled => enabled;
         public string Object => obj;
@@ -232,6 +222,15 @@ internal static class OpenAiApi
                 choice["logprobs"] = obj == "text_completion" ? CompletionLogprobs(logprobs) : new JsonObject { ["content"] = ChatLogprobs(logprobs) };
             choice["finish_reason"] = finish;
             return new JsonObject { ["id"] = id, ["object"] = obj, ["created"] = created, ["model"] = model, ["choices"] = new JsonArray(choice) };
+        }
+
+        /// <summary>The closing chunk (with the engine's timings), the usage chunk when asked for, then [DONE].</summary>
+        public async Task Finish(JsonObject last, Usage usage, JsonObject usageJson)
+        {
+            last["timings"] = Timings(usage);
+            await Send(last);
+            if (includeUsage) { var u = Chunk(null, null, null); u["choices"] = new JsonArray(); u["usage"] = usageJson; await Send(u); }
+            await ctx.Response.WriteAsync("data: [DONE]\n\n");
         }
 
         public async Task Send(JsonObject data)
