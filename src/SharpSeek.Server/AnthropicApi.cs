@@ -220,7 +220,7 @@ internal static class AnthropicApi
     }
 
     /// <summary>Anthropic's error envelope; the type follows the status as in Anthropic's API.</summary>
-    internal static Task Error(HttpContext ctx, int status, string message, string? code = null)
+    internal static Task Error(HttpContext ctx, int status, string message)
     {
         ctx.Response.StatusCode = status;
         string type = status switch

@@ -121,6 +121,7 @@ public static class ApiServer
         return app;
     }
 
-    internal static Task WriteError(HttpContext ctx, bool anthropic, int status, string code, string message, string? param = null) =>
-        anthropic ? AnthropicApi.Error(ctx, status, message, code) : OpenAiApi.Error(ctx, status, code, message, param);
+    /// <summary>An error in the envelope of the route's protocol (code: OpenAI's error code; Anthropic's type follows the status).</summary>
+    internal static Task WriteError(HttpContext ctx, bool anthropic, int status, string code, string message) =>
+        anthropic ? AnthropicApi.Error(ctx, status, message) : OpenAiApi.Error(ctx, status, code, message);
 }
