@@ -76,27 +76,30 @@ public sealed class SessionTests
         using var fresh = engine.CreateV4Session();
         fresh.Append(ids);
         using var s = engine.CreateV4Session();
-        for (int attempt = 0; attempt < 3; attempt++)
+        int cancelled = 0;
+        // the watcher is a thread of its own; under heavy load it may still come too late, so a few attempts are allowed
+        for (int attempt = 0; attempt < 10 && cancelled < 2; attempt++)
         {
             s.Reset();
             s.Append(ids.AsSpan(0, 10));
             int kept = s.Reuse(ids);
             using var cts = new CancellationTokenSource();
             var layer0 = s.Model.Caches[0];
-            int start = kept;
-            var watcher = Task.Run(() =>
+            var watcher = new Thread(() =>
             {
-                while (layer0.Length <= start) Thread.SpinWait(20);
+                while (layer0.Length <= kept) Thread.SpinWait(20);
                 cts.Cancel();
-            });
-            Assert.Throws<OperationCanceledException>(() => s.Append(ids.AsSpan(kept), cts.Token));
-            watcher.Wait();
-            Assert.Equal(0, s.Length);
+            }) { IsBackground = true, Priority = ThreadPriority.Highest };
+            watcher.Start();
+            try { s.Append(ids.AsSpan(kept), cts.Token); }
+            catch (OperationCanceledException) { cancelled++; Assert.Equal(0, s.Length); }
+            watcher.Join();
             // the session carries on as if nothing had happened
-            kept = s.Reuse(ids);
-            s.Append(ids.AsSpan(kept));
-            AssertClose(fresh.Logits, s.Logits, $"after cancelled prefill {attempt}");
+            int again = s.Reuse(ids);
+            s.Append(ids.AsSpan(again));
+            AssertClose(fresh.Logits, s.Logits, $"after attempt {attempt}");
         }
+        Assert.True(cancelled > 0, "no prefill was cancelled mid-pass");
     }
 
     [Fact]
