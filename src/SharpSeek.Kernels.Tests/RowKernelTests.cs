@@ -81,26 +81,34 @@ public sealed unsafe class RowKernelTests
         }
     }
 
-    [Fact]
-    public unsafe void MatmulEqualsMatvecPerToken()
+    /// <summary>The prefill path (decode rows once, dot with every token) equals the decode path (fused, and for FP4 on
+    /// the permuted input) token by token.</summary>
+    [Theory]
+    [InlineData(WeightFormat.Fp8Block128)]
+    [InlineData(WeightFormat.Fp4Block32)]
+    [InlineData(WeightFormat.BF16)]
+    public unsafe void MatmulEqualsMatvecPerToken(WeightFormat format)
     {
         var rng = new Random(7);
         int rows = 300, cols = 384, tokens = 5;
-        var data = new byte[rows * cols];
+        int bytes = format switch { WeightFormat.Fp4Block32 => rows * cols / 2, WeightFormat.BF16 => 2 * rows * cols, _ => rows * cols };
+        var data = new byte[bytes];
         rng.NextBytes(data);
-        for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] = 0;
-        var scales = Enumerable.Range(0, 3 * 3).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+        if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] = 0;
+        if (format == WeightFormat.BF16) for (int i = 1; i < data.Length; i += 2) data[i] = (byte)((data[i] & 0x80) | (0x3C + rng.Next(4)));
+        int scaleCount = format == WeightFormat.Fp4Block32 ? rows * cols / 32 : 3 * 3;
+        var scales = Enumerable.Range(0, scaleCount).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
         var x = Enumerable.Range(0, tokens * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         var y = new float[tokens * rows];
         var one = new float[rows];
         fixed (byte* d = data, s = scales)
         {
-            var w = new WeightMatrix(WeightFormat.Fp8Block128, rows, cols, d, s);
+            var w = new WeightMatrix(format, rows, cols, d, format == WeightFormat.BF16 ? null : s);
             Linear.Forward(w, x, y, tokens);
             for (int t = 0; t < tokens; t++)
             {
                 Linear.Forward(w, x.AsSpan(t * cols, cols), one, 1);
-                for (int r = 0; r < rows; r++) Assert.True(MathF.Abs(one[r] - y[t * rows + r]) <= 1e-4f * (1 + MathF.Abs(one[r])), $"token {t} row {r}");
+                for (int r = 0; r < rows; r++) Assert.True(MathF.Abs(one[r] - y[t * rows + r]) <= 1e-4f * (1 + MathF.Abs(one[r])), $"{format} token {t} row {r}: {one[r]} vs {y[t * rows + r]}");
             }
         }
     }

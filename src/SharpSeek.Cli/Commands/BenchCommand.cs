@@ -21,6 +21,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [CommandOption("--experts <N>")] public int Experts { get; set; } = 16;
         [CommandOption("--prompt <N>")] public int Prompt { get; set; } = 64;
         [CommandOption("--decode <N>")] public int Decode { get; set; } = 16;
+        [CommandOption("--profile")] [Description("Also break decode time down by weight format and shape")] public bool Profile { get; set; }
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -58,14 +59,19 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         session.Append(prompt, cancellationToken);
         double prefill = prompt.Length / sw.Elapsed.TotalSeconds;
         var one = new int[1];
+        KernelProfile.Reset();
+        KernelProfile.Enabled = s.Profile;
         sw.Restart();
         for (int i = 0; i < s.Decode; i++)
         {
             one[0] = ModelCommandSupport.ArgMax(session.Logits);
             session.Append(one, cancellationToken);
         }
+        double decodeMs = sw.Elapsed.TotalMilliseconds;
         double decode = s.Decode / sw.Elapsed.TotalSeconds;
+        KernelProfile.Enabled = false;
         double bandwidth = MemoryBandwidth.MeasureGBps();
+        var (fmaOne, fmaAll) = ComputeThroughput.MeasureGflops();
         double bound = bandwidth * 1e9 / footprint.ActiveBytesPerToken;
 
         var table = new Table().AddColumn("measure").AddColumn("value");
@@ -77,9 +83,28 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         table.AddRow("memory bandwidth (measured now)", $"{bandwidth:F1} GB/s");
         table.AddRow("decode bandwidth bound", $"{bound:F2} tok/s");
         table.AddRow("decode / bound", $"{100 * decode / bound:F1} %");
+        table.AddRow("vector FMA rate, 1 thread / all threads", $"{fmaOne:F1} / {fmaAll:F1} G/s ({fmaAll / fmaOne:F2}× on {Environment.ProcessorCount} threads)");
         table.AddRow("peak RSS", $"{PeakRssMiB():F0} MiB");
         AnsiConsole.Write(table);
+        if (s.Profile) WriteProfile(decodeMs, s.Decode);
         return 0;
+    }
+
+    /// <summary>Decode time per token by matrix shape; what is left over is attention, norms, routing and mixing.</summary>
+    private static void WriteProfile(double decodeMs, int tokens)
+    {
+        var rows = KernelProfile.Snapshot();
+        var table = new Table().AddColumn("matrix-vector products").AddColumn("ms / token", c => c.RightAligned())
+            .AddColumn("calls / token", c => c.RightAligned()).AddColumn("GB/s", c => c.RightAligned());
+        double matvec = 0;
+        foreach (var r in rows)
+        {
+            matvec += r.Milliseconds;
+            table.AddRow(r.Shape, $"{r.Milliseconds / tokens:F2}", $"{(double)r.Calls / tokens:F0}", $"{r.GBps:F1}");
+        }
+        table.AddRow("[grey]everything else[/]", $"{(decodeMs - matvec) / tokens:F2}", "", "");
+        table.AddRow("[bold]decode step[/]", $"{decodeMs / tokens:F2}", "", "");
+        AnsiConsole.Write(table);
     }
 
     private static double PeakRssMiB()

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using SharpSeek.Kernels.Diagnostics;
 using SharpSeek.Kernels.Formats;
 using SharpSeek.Kernels.Threading;
 
@@ -10,8 +11,16 @@ namespace SharpSeek.Kernels.Ops;
 /// </summary>
 public static unsafe class Linear
 {
-    /// <summary>Rows per work item: big enough to amortise scheduling, small enough to balance 2..64 cores.</summary>
+    /// <summary>Prefill rows per work item: big enough to amortise scheduling, small enough to balance 2..64 cores.</summary>
     private const int RowsPerItem = 16;
+
+    /// <summary>
+    /// Decode streams each weight byte once, so a work item should be a long contiguous run of memory: the hardware
+    /// prefetchers ramp up within a stream and start over at every jump to another item. Items aim at this many
+    /// bytes, while leaving each thread at least <see cref="MinItemsPerThread"/> of them to balance the load.
+    /// </summary>
+    private const long DecodeItemBytes = 1 << 20;
+    private const int MinItemsPerThread = 2;
 
     [ThreadStatic] private static LinearJob? t_job;
     [ThreadStatic] private static float[]? t_fp4Input;
@@ -25,6 +34,7 @@ public static unsafe class Linear
         if (tokens == 0 || w.Rows == 0) return;
         pool ??= WorkerPool.Shared;
         var job = t_job ??= new LinearJob();
+        long started = KernelProfile.Enabled && tokens == 1 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         if (tokens == 1 && w.Format == WeightFormat.Fp4Block32 && RowKernels.UseSimd && RowKernels.UseAvx512)
         {
             // FP4 decode reads x in the nibble-friendly order (see RowKernels.PermuteForFp4), prepared once here
@@ -36,10 +46,18 @@ public static unsafe class Linear
         else job.Fp4Permuted = false;
         fixed (float* px = x, py = y)
         {
-            job.W = w; job.X = px; job.Y = py; job.Tokens = tokens;
-            int items = (w.Rows + RowsPerItem - 1) / RowsPerItem;
+            int rowsPerItem = RowsPerItem;
+            if (tokens == 1)
+            {
+                long rowBytes = Math.Max(1, w.StorageBytes / w.Rows);
+                int balanced = (w.Rows + MinItemsPerThread * pool.ThreadCount - 1) / (MinItemsPerThread * pool.ThreadCount);
+                rowsPerItem = (int)Math.Clamp(DecodeItemBytes / rowBytes, 1, Math.Max(1, balanced));
+            }
+            job.W = w; job.X = px; job.Y = py; job.Tokens = tokens; job.RowsPerItem = rowsPerItem;
+            int items = (w.Rows + rowsPerItem - 1) / rowsPerItem;
             pool.Run(job, items);
         }
+        if (started != 0) KernelProfile.Record(w, System.Diagnostics.Stopwatch.GetTimestamp() - started);
     }
 
     private sealed class LinearJob : IParallelJob
@@ -48,6 +66,7 @@ public static unsafe class Linear
         public float* X;
         public float* Y;
         public int Tokens;
+        public int RowsPerItem;
         public bool Fp4Permuted;
         [ThreadStatic] private static float[]? t_row;
 

@@ -106,20 +106,19 @@ public static unsafe class RowKernels
     private static readonly Vector512<float> Fp4Table = Vector512.Create(0f, 0.5f, 1f, 1.5f, 2f, 3f, 4f, 6f, -0f, -0.5f, -1f, -1.5f, -2f, -3f, -4f, -6f);
     private static readonly Vector512<uint> NibbleShifts16 = Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
 
-    /// <summary>16 nibbles (8 bytes) per step: each lane shifts its nibble down, a 16-entry permute is the signed e2m1 table.</summary>
+    /// <summary>16 nibbles (8 bytes) per step: each lane shifts its nibble down, a 16-entry permute (which reads only the low 4 bits of each lane) is the signed e2m1 table.</summary>
     private static float DotFp4Avx512(in WeightMatrix w, int r, float* x)
     {
         int cols = w.Cols, blocks = cols / 32;
         byte* row = w.Data + (long)r * cols / 2;
         byte* scales = w.Scales + (long)r * blocks;
         var total = Vector512<float>.Zero;
-        var fifteen = Vector512.Create(15u);
         for (int b = 0; b < blocks; b++)
         {
             uint* words = (uint*)(row + b * 16);
             float* xp = x + b * 32;
-            var n0 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[0]), Vector256.Create(words[1])), NibbleShifts16) & fifteen;
-            var n1 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[2]), Vector256.Create(words[3])), NibbleShifts16) & fifteen;
+            var n0 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[0]), Vector256.Create(words[1])), NibbleShifts16);
+            var n1 = Avx512F.ShiftRightLogicalVariable(Vector512.Create(Vector256.Create(words[2]), Vector256.Create(words[3])), NibbleShifts16);
             var acc = Avx512F.PermuteVar16x32(Fp4Table, n0.AsInt32()) * Vector512.Load(xp);
             acc = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, n1.AsInt32()), Vector512.Load(xp + 16), acc);
             total = Avx512F.FusedMultiplyAdd(acc, Vector512.Create(Ue8M0.Table[scales[b]]), total);
@@ -165,7 +164,8 @@ public static unsafe class RowKernels
         byte* scales = w.Scales + (long)r * blocks;
         var total0 = Vector512<float>.Zero;
         var total1 = Vector512<float>.Zero;
-        var fifteen = Vector512.Create(15);
+        // vpermps reads only the low 4 bits of each index lane, so a byte's low nibble needs no mask and its high
+        // nibble only the shift
         int b = 0;
         for (; b + 2 <= blocks; b += 2)
         {
@@ -173,9 +173,9 @@ public static unsafe class RowKernels
             var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16));
             var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16 + 16));
             float* x0 = x + b * 32;
-            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0 & fifteen) * Vector512.Load(x0);
+            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0) * Vector512.Load(x0);
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v0 >>> 4), Vector512.Load(x0 + 16), a0);
-            var a1 = Avx512F.PermuteVar16x32(Fp4Table, v1 & fifteen) * Vector512.Load(x0 + 32);
+            var a1 = Avx512F.PermuteVar16x32(Fp4Table, v1) * Vector512.Load(x0 + 32);
             a1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v1 >>> 4), Vector512.Load(x0 + 48), a1);
             total0 = Avx512F.FusedMultiplyAdd(a0, Vector512.Create(Ue8M0.Table[scales[b]]), total0);
             total1 = Avx512F.FusedMultiplyAdd(a1, Vector512.Create(Ue8M0.Table[scales[b + 1]]), total1);
@@ -184,7 +184,7 @@ public static unsafe class RowKernels
         {
             var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(row + b * 16));
             float* x0 = x + b * 32;
-            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0 & fifteen) * Vector512.Load(x0);
+            var a0 = Avx512F.PermuteVar16x32(Fp4Table, v0) * Vector512.Load(x0);
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v0 >>> 4), Vector512.Load(x0 + 16), a0);
             total0 = Avx512F.FusedMultiplyAdd(a0, Vector512.Create(Ue8M0.Table[scales[b]]), total0);
         }
