@@ -27,12 +27,19 @@ internal static class OpenAiApi
         app.MapPost("/v1/completions", ctx => Completions(ctx, sc));
     }
 
-    private static async Task ChatCompletions(HttpContext ctx, ServerContext sc)
+    /// <summary>The JSON body and the served model a request names; null once the error has been answered.</summary>
+    private static async Task<(JsonObject Body, string Model)?> ReadRequestAsync(HttpContext ctx, ServerContext sc)
     {
         var (body, status, message) = await ServerContext.ReadJsonAsync(ctx);
-        if (body == null) { await Error(ctx, status, status == 413 ? "request_too_large" : "invalid_request_error", message); return; }
+        if (body == null) { await Error(ctx, status, status == 413 ? "request_too_large" : "invalid_request_error", message); return null; }
         string model = Str(body, "model") ?? sc.Options.ServedModelName;
-        if (!sc.KnownModel(model)) { await Error(ctx, 404, "model_not_found", $"model \"{model}\" is not served here (try {sc.Options.ServedModelName})", "model"); return; }
+        if (!sc.KnownModel(model)) { await Error(ctx, 404, "model_not_found", $"model \"{model}\" is not served here (try {sc.Options.ServedModelName})", "model"); return null; }
+        return (body, model);
+    }
+
+    private static async Task ChatCompletions(HttpContext ctx, ServerContext sc)
+    {
+        if (await ReadRequestAsync(ctx, sc) is not var (body, model)) return;
         ChatRequest request;
         int[] prompt;
         bool stream, includeUsage;
@@ -73,10 +80,7 @@ internal static class OpenAiApi
 
     private static async Task Completions(HttpContext ctx, ServerContext sc)
     {
-        var (body, status, message) = await ServerContext.ReadJsonAsync(ctx);
-        if (body == null) { await Error(ctx, status, status == 413 ? "request_too_large" : "invalid_request_error", message); return; }
-        string model = Str(body, "model") ?? sc.Options.ServedModelName;
-        if (!sc.KnownModel(model)) { await Error(ctx, 404, "model_not_found", $"model \"{model}\" is not served here (try {sc.Options.ServedModelName})", "model"); return; }
+        if (await ReadRequestAsync(ctx, sc) is not var (body, model)) return;
         CompletionRequest request;
         bool stream, includeUsage;
         try
