@@ -12,7 +12,7 @@ namespace SharpSeek.Kernels.Ops;
 public static unsafe class Linear
 {
     /// <summary>Prefill rows per work item: big enough to amortise scheduling, small enough to balance 2..64 cores.</summary>
-    private const int RowsPerItem = 16;
+    private const int PrefillRowsPerItem = 16;
 
     /// <summary>
     /// Decode streams each weight byte once, so a work item should be a long contiguous run of memory: the hardware
@@ -46,7 +46,7 @@ public static unsafe class Linear
         else job.Fp4Permuted = false;
         fixed (float* px = x, py = y)
         {
-            int rowsPerItem = RowsPerItem;
+            int rowsPerItem = PrefillRowsPerItem;
             if (tokens == 1)
             {
                 long rowBytes = Math.Max(1, w.StorageBytes / w.Rows);
