@@ -211,23 +211,8 @@ public sealed class MicroOpsModelTests(ITestOutputHelper output)
             for (int t = from; t < to; t++) scores[t].CopyTo(all.AsSpan((t - from) * width, width));
             return all;
         }
-        // Prefill scores: a query whose FP4-quantised q (or bf16 head weight) lands one step apart after a different
-        // summation order shifts its whole row by a few bf16 steps; such rows must be rare and stay close.
-        float[] expectedPrefill = prefillScores.AsFloat32(), actualPrefill = Padded(0, prefillLen, prefillScores.Shape[1]);
-        int width = prefillScores.Shape[1], rowsOff = 0;
-        for (int t = 0; t < prefillLen; t++)
-        {
-            var e = expectedPrefill.AsSpan(t * width, width);
-            var a = actualPrefill.AsSpan(t * width, width);
-            if (e.SequenceEqual(a)) continue;
-            rowsOff++;
-            float rowMax = 0;
-            foreach (float v in e) if (!float.IsInfinity(v)) rowMax = MathF.Max(rowMax, MathF.Abs(v));
-            for (int j = 0; j < width; j++)
-                Assert.True(e[j] == a[j] || MathF.Abs(e[j] - a[j]) <= 0.01f * rowMax, $"prefill score [{t},{j}]: {a[j]:R} vs {e[j]:R}");
-        }
-        output.WriteLine($"{folder} prefill scores: {rowsOff} of {prefillLen} positions differ");
-        Assert.True(rowsOff * 10 <= prefillLen, $"{folder}: prefill scores differ at {rowsOff} of {prefillLen} positions");
+        // the README's rule for bf16 sums: exact in almost every element, otherwise one bf16 step
+        AssertBf16Close(prefillScores.AsFloat32(), Padded(0, prefillLen, prefillScores.Shape[1]), $"{folder} prefill scores");
         AssertBf16Close(decodeScores.AsFloat32(), Padded(prefillLen, total, decodeScores.Shape[1]), $"{folder} decode scores");
         AssertBf16Close(Npy(folder, "index_key_cache.npy").AsFloat32(), cache.IndexKeys!.All, $"{folder} key cache", steps: 64);
     }

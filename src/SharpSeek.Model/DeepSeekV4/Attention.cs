@@ -165,7 +165,8 @@ public sealed class Attention
             for (int h = 0; h < H; h++)
             {
                 var qh = q.Slice((t * H + h) * hd, hd);
-                if (bf) QNormBf16(qh, c.RmsNormEps); else V4Ops.RmsNorm(qh, default, c.RmsNormEps, qh);
+                if (bf) QNormBf16(qh, c.RmsNormEps, TorchCpuBf16.RsqrtRoundsTwice(t * H + h, tokens * H));
+                else V4Ops.RmsNorm(qh, default, c.RmsNormEps, qh);
                 _rope.Apply(qh[nope..], start + t);
                 if (bf) Bf16.Round(qh[nope..]);
             }
@@ -252,13 +253,18 @@ public sealed class Attention
         cache.Length = start + tokens;
     }
 
-    /// <summary>The reference computes the query norm in bf16 arithmetic: square, mean, +eps, rsqrt, multiply, each rounded.</summary>
-    private static void QNormBf16(Span<float> q, float eps)
+    /// <summary>
+    /// The reference computes the query norm in bf16 arithmetic: square, mean, +eps (eps itself rounded to bf16, as a
+    /// Python scalar in a bf16 op is), rsqrt, multiply, each rounded. <paramref name="rsqrtRoundsTwice"/>: see
+    /// <see cref="TorchCpuBf16"/>.
+    /// </summary>
+    private static void QNormBf16(Span<float> q, float eps, bool rsqrtRoundsTwice)
     {
         float sum = 0;
         foreach (float v in q) sum += Bf16.Round(v * v);
         float mean = Bf16.Round(sum / q.Length);
-        float r = Bf16.Round(1f / MathF.Sqrt(Bf16.Round(mean + eps)));
+        float a = Bf16.Round(mean + Bf16.Round(eps));
+        float r = rsqrtRoundsTwice ? Bf16.Round(1f / Bf16.Round(MathF.Sqrt(a))) : Bf16.Round(1f / MathF.Sqrt(a));
         for (int i = 0; i < q.Length; i++) q[i] = Bf16.Round(q[i] * r);
     }
 
@@ -306,6 +312,8 @@ public sealed class Attention
         var iw = Grow.Buf(ref _iw, tokens * HI);
         SharpSeek.Kernels.Ops.Linear.Forward(_w.IndexWeightsProj, x, iw, tokens, _pool);
         float scale = 1f / MathF.Sqrt(dI) / MathF.Sqrt(HI);
+        // in the reference this is a bf16 tensor times a Python float, which torch first rounds to bf16
+        if (bf) scale = Bf16.Round(scale);
         for (int i = 0; i < iw.Length; i++)
             iw[i] = bf ? Bf16.Round(Bf16.Round(iw[i]) * scale) : iw[i] * scale;
     }
@@ -427,6 +435,22 @@ public static unsafe class SparseAttention
         ReadOnlySpan<float> Key(int k) =>
             k < nWin ? new ReadOnlySpan<float>(windowKeys + (long)k * hd, hd) : new ReadOnlySpan<float>(compressed + (long)(k - nWin) * hd, hd);
     }
+}
+
+/// <summary>
+/// Where the fixtures' reference (PyTorch 1.13 on CPU, Debian's build, AVX2 kernels) rounds differently from plain
+/// bf16 arithmetic. Its elementwise loops run a vectorised body over pairs of 16-lane bf16 vectors (32 elements per
+/// step) and a scalar loop over the rest, and the two bodies of bf16 rsqrt differ: the vector one rounds 1/√x once,
+/// the scalar one rounds √x to bf16 and then its reciprocal. So in a tensor of n elements the last n mod 32 (all of
+/// them when n &lt; 32, as in a decode step's [heads] query norms) get the double rounding. Beyond PyTorch's
+/// parallel grain (32768 elements) each thread's chunk has its own tail; the reference runs never get there.
+/// </summary>
+public static class TorchCpuBf16
+{
+    public const int VectorStep = 32;
+
+    /// <summary>Whether element <paramref name="index"/> of an <paramref name="count"/>-element rsqrt takes the scalar loop.</summary>
+    public static bool RsqrtRoundsTwice(int index, int count) => index >= count - count % VectorStep;
 }
 
 /// <summary>Top-k by value, descending, equal values → lower index first (CUDA torch.topk's order, which the fixtures pin).</summary>

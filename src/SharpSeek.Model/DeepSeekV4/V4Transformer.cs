@@ -96,6 +96,9 @@ public sealed class V4Transformer
         }
     }
 
+    /// <summary>Logits of given main-model streams [tokens, hc, D] (hc_head → norm → head), e.g. a reference's last block output.</summary>
+    public void HeadLogits(ReadOnlySpan<float> streams, int tokens, Span<float> logits) => Logits(_w.HcHead, _w.Norm, streams, tokens, logits);
+
     /// <summary>hc_head → norm → head: all rows, or only the last when logits holds one row.</summary>
     private void Logits(HyperConnections hcHead, float[] norm, ReadOnlySpan<float> streams, int tokens, Span<float> logits)
     {
