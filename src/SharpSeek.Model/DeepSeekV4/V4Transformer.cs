@@ -117,9 +117,16 @@ public sealed class V4Transformer
     /// </summary>
     public void MtpForward(ReadOnlySpan<int> nextIds, Span<float> logits, int mtpIndex = 0)
     {
+        if (nextIds.Length != _lastTokens) throw new ArgumentException($"MTP needs one next id per token of the last forward ({_lastTokens}), got {nextIds.Length}");
+        MtpForward(LastStreams, nextIds, logits, mtpIndex);
+    }
+
+    /// <summary>The MTP head over given main streams [tokens, hc, D] (teacher forcing in tests), at the MTP cache's next positions.</summary>
+    public void MtpForward(ReadOnlySpan<float> streams, ReadOnlySpan<int> nextIds, Span<float> logits, int mtpIndex = 0)
+    {
         if (_mtp.Length == 0) throw new InvalidOperationException("this checkpoint has no MTP head");
         int T = nextIds.Length, D = _c.HiddenSize, hc = _c.HcMult;
-        if (T != _lastTokens) throw new ArgumentException($"MTP needs one next id per token of the last forward ({_lastTokens}), got {T}");
+        if (streams.Length < T * hc * D) throw new ArgumentException($"MTP needs {T}×{hc}×{D} stream values, got {streams.Length}");
         var b = _w.Mtp[mtpIndex];
         bool bf = _num.Bf16Activations;
         var e = Grow.Buf(ref _mtpE, T * D);
@@ -128,7 +135,7 @@ public sealed class V4Transformer
         var ep = Grow.Buf(ref _mtpNext, T * D);
         b.EProj.Apply(e, ep, T, _num, _scratch, _pool);
         var hs = Grow.Buf(ref _mtpH, T * hc * D);
-        V4Ops.RmsNormRows(LastStreams, b.HNorm, _c.RmsNormEps, hs, T * hc, D, bf);
+        V4Ops.RmsNormRows(streams[..(T * hc * D)], b.HNorm, _c.RmsNormEps, hs, T * hc, D, bf);
         var z = Grow.Buf(ref _mtpZ, T * hc * D);
         b.HProj.Apply(hs, z, T * hc, _num, _scratch, _pool);
         for (int t = 0; t < T; t++)
