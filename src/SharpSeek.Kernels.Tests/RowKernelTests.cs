@@ -81,6 +81,60 @@ public sealed unsafe class RowKernelTests
         }
     }
 
+    /// <summary>The four-row decode kernel gives each row exactly the one-row kernel's result (same operations, same
+    /// order), for every start row (FP8 groups straddling a 128-row scale block included), column counts with and without
+    /// a tail, unaligned data, on the 512-bit path and the fallback.</summary>
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void FourRowsEqualOneRowBitForBit(WeightFormat format)
+    {
+        bool saved = RowKernels.UseAvx512;
+        try
+        {
+            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
+            {
+                RowKernels.UseAvx512 = wide;
+                var rng = new Random(4);
+                int[] colCounts = format == WeightFormat.Fp4Block32 ? [32, 64, 96, 4096] : [1, 31, 32, 100, 128, 257, 384, 8192];
+                foreach (int cols in colCounts)
+                {
+                    int rows = 136, offset = 1 + rng.Next(3);
+                    int bytes = format switch { WeightFormat.F32 => 4 * rows * cols, WeightFormat.BF16 => 2 * rows * cols, WeightFormat.Fp4Block32 => rows * cols / 2, _ => rows * cols };
+                    var data = new byte[bytes + offset];
+                    rng.NextBytes(data);
+                    if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] ^= 1;
+                    if (format is WeightFormat.BF16 or WeightFormat.F32)
+                        for (int i = offset; i + (format == WeightFormat.F32 ? 3 : 1) < data.Length; i += format == WeightFormat.F32 ? 4 : 2)
+                            data[i + (format == WeightFormat.F32 ? 3 : 1)] = (byte)(0x3C + rng.Next(6));
+                    int scaleCount = format == WeightFormat.Fp4Block32 ? rows * (cols / 32) : ((rows + 127) / 128) * ((cols + 127) / 128);
+                    var scales = Enumerable.Range(0, scaleCount).Select(_ => (byte)(120 + rng.Next(10))).ToArray();
+                    var x = Enumerable.Range(0, cols + offset).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                    var permuted = new float[cols];
+                    if (format == WeightFormat.Fp4Block32) RowKernels.PermuteForFp4(x.AsSpan(offset, cols), permuted);
+                    var four = new float[4];
+                    fixed (byte* d = data, s = scales)
+                    fixed (float* xp = x, pp = permuted, y = four)
+                    {
+                        var w = new WeightMatrix(format, rows, cols, d + offset, format is WeightFormat.Fp8Block128 or WeightFormat.Fp4Block32 ? s : null);
+                        foreach (bool perm in format == WeightFormat.Fp4Block32 ? new[] { false, true } : new[] { false })
+                            for (int r = 0; r + 4 <= rows; r += r < 120 ? 5 : 1)
+                            {
+                                float* input = perm ? pp : xp + offset;
+                                RowKernels.Dot4(w, r, input, y, perm);
+                                for (int i = 0; i < 4; i++)
+                                {
+                                    float one = perm ? RowKernels.DotFp4Permuted(w, r + i, input) : RowKernels.Dot(w, r + i, input);
+                                    Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(four[i]),
+                                        $"{format} cols {cols} permuted {perm} avx512 {wide} row {r + i}: four-row {four[i]:R} vs one-row {one:R}");
+                                }
+                            }
+                    }
+                }
+            }
+        }
+        finally { RowKernels.UseAvx512 = saved; }
+    }
+
     /// <summary>The prefill path (decode rows once, dot with every token) equals the decode path (fused, and for FP4 on
     /// the permuted input) token by token.</summary>
     [Theory]
@@ -111,6 +165,51 @@ public sealed unsafe class RowKernelTests
                 for (int r = 0; r < rows; r++) Assert.True(MathF.Abs(one[r] - y[t * rows + r]) <= 1e-4f * (1 + MathF.Abs(one[r])), $"{format} token {t} row {r}: {one[r]} vs {y[t * rows + r]}");
             }
         }
+    }
+
+    /// <summary>A batch of products in one loop gives each product exactly what Forward gives alone: mixed formats and
+    /// shapes, FP4 products sharing an input and FP4 products with their own.</summary>
+    [Fact]
+    public unsafe void ForwardManyEqualsForwardBitForBit()
+    {
+        var rng = new Random(11);
+        (WeightFormat Format, int Rows, int Cols, int Input)[] specs =
+        [
+            (WeightFormat.Fp4Block32, 300, 256, 0), (WeightFormat.Fp4Block32, 300, 256, 0), (WeightFormat.Fp8Block128, 260, 256, 0),
+            (WeightFormat.Fp4Block32, 256, 300 / 32 * 32, 1), (WeightFormat.BF16, 5, 256, 0), (WeightFormat.Fp8Block128, 3, 9000, 2),
+        ];
+        var handles = new List<System.Runtime.InteropServices.GCHandle>();
+        float* Pin(Array a) { var h = System.Runtime.InteropServices.GCHandle.Alloc(a, System.Runtime.InteropServices.GCHandleType.Pinned); handles.Add(h); return (float*)h.AddrOfPinnedObject(); }
+        try
+        {
+            var inputs = new[] { 256, 288, 9000 }.Select(n => Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray()).ToArray();
+            var products = new MatVec[specs.Length];
+            var expected = new float[specs.Length][];
+            var actual = new float[specs.Length][];
+            using var pool = new SharpSeek.Kernels.Threading.WorkerPool(3);
+            for (int i = 0; i < specs.Length; i++)
+            {
+                var (format, rows, cols, input) = specs[i];
+                int bytes = format switch { WeightFormat.Fp4Block32 => rows * cols / 2, WeightFormat.BF16 => 2 * rows * cols, _ => rows * cols };
+                var data = new byte[bytes];
+                rng.NextBytes(data);
+                if (format == WeightFormat.Fp8Block128) for (int k = 0; k < data.Length; k++) if ((data[k] & 0x7F) == 0x7F) data[k] = 0;
+                if (format == WeightFormat.BF16) for (int k = 1; k < data.Length; k += 2) data[k] = (byte)((data[k] & 0x80) | 0x3C);
+                int scaleCount = format == WeightFormat.Fp4Block32 ? rows * cols / 32 : ((rows + 127) / 128) * ((cols + 127) / 128);
+                var scales = Enumerable.Range(0, Math.Max(1, scaleCount)).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+                byte* d = (byte*)Pin(data), s = (byte*)Pin(scales);
+                var w = new WeightMatrix(format, rows, cols, d, format == WeightFormat.BF16 ? null : s);
+                expected[i] = new float[rows];
+                actual[i] = new float[rows];
+                Linear.Forward(w, inputs[input].AsSpan(0, cols), expected[i], 1, pool);
+                products[i] = new MatVec(w, Pin(inputs[input]), Pin(actual[i]));
+            }
+            Linear.ForwardMany(products, pool);
+            for (int i = 0; i < specs.Length; i++)
+                for (int r = 0; r < expected[i].Length; r++)
+                    Assert.True(BitConverter.SingleToInt32Bits(expected[i][r]) == BitConverter.SingleToInt32Bits(actual[i][r]), $"product {i} row {r}: {actual[i][r]:R} vs {expected[i][r]:R}");
+        }
+        finally { foreach (var h in handles) h.Free(); }
     }
 
     [Fact]

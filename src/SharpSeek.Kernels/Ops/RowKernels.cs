@@ -210,6 +210,172 @@ public static unsafe class RowKernels
         return sum;
     }
 
+    // ---- four rows at once (decode) ----
+
+    /// <summary>
+    /// y[0..3] = rows r..r+3 of W times x, each x vector loaded once for the four rows. A one-row matvec reads 4 bytes
+    /// of x per weight, more than an FP8 or FP4 weight's own bytes, and once x outgrows L1 (8192 columns) those loads
+    /// come from L2; sharing them across rows leaves the weight stream as the main traffic. Per row the operations are
+    /// those of <see cref="Dot"/> (or, with <paramref name="fp4Permuted"/>, <see cref="DotFp4Permuted"/>) in the same
+    /// order, so each row's result is bit-identical to the one-row kernel's.
+    /// </summary>
+    public static void Dot4(in WeightMatrix w, int r, float* x, float* y, bool fp4Permuted = false)
+    {
+        if (r < 0 || r + 4 > w.Rows) throw new ArgumentOutOfRangeException(nameof(r), $"rows {r}..{r + 3} outside 0..{w.Rows - 1}");
+        if (fp4Permuted && w.Format != WeightFormat.Fp4Block32) throw new ArgumentException("a permuted input needs an FP4 matrix");
+        if (UseSimd && UseAvx512)
+        {
+            switch (w.Format)
+            {
+                case WeightFormat.Fp8Block128: Dot4Fp8Avx512(w, r, x, y); return;
+                case WeightFormat.BF16: Dot4Bf16Avx512(w, r, x, y); return;
+                case WeightFormat.Fp4Block32 when fp4Permuted: Dot4Fp4PermutedAvx512(w, r, x, y); return;
+            }
+        }
+        for (int i = 0; i < 4; i++) y[i] = fp4Permuted ? DotFp4Permuted(w, r + i, x) : Dot(w, r + i, x);
+    }
+
+    /// <summary>
+    /// Whether decode should run this matrix through <see cref="Dot4"/>. Sharing x pays where the kernel, not the
+    /// weight stream, is the limit: FP4 (8 bytes of x loaded per weight byte; measured from DRAM on 2 cores 17 → 22 GB/s)
+    /// and FP8 rows whose x no longer fits beside the stream in L1 (8192 columns: 22 → 26 GB/s). Elsewhere four
+    /// interleaved row streams cost the DRAM prefetchers more than the loads saved (BF16 head 50 → 42 GB/s, FP8 with
+    /// 1024 columns 30 → 15 GB/s), so those keep one row at a time.
+    /// </summary>
+    public static bool PrefersFourRows(in WeightMatrix w, bool fp4Permuted) =>
+        UseSimd && UseAvx512 && w.Rows >= 4 && (fp4Permuted && w.Format == WeightFormat.Fp4Block32 || w.Format == WeightFormat.Fp8Block128 && w.Cols > 4096);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fp8Field(byte* p, Vector512<int> field) =>
+        ((Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)p)) << 20) & field).AsSingle();
+
+    private static void Dot4Fp8Avx512(in WeightMatrix w, int r, float* x, float* y)
+    {
+        int cols = w.Cols, full = cols / 128;
+        byte* p0 = w.Data + (long)r * cols, p1 = p0 + cols, p2 = p1 + cols, p3 = p2 + cols;
+        // a row's scales are those of its 128-row block; the four rows may straddle two blocks
+        byte* s0 = w.Scales + (long)(r / 128) * w.Fp8ScaleCols, s1 = w.Scales + (long)((r + 1) / 128) * w.Fp8ScaleCols;
+        byte* s2 = w.Scales + (long)((r + 2) / 128) * w.Fp8ScaleCols, s3 = w.Scales + (long)((r + 3) / 128) * w.Fp8ScaleCols;
+        var field = Vector512.Create(Fp8FieldMask);
+        Vector512<float> t0 = default, t1 = default, t2 = default, t3 = default;
+        for (int b = 0; b < full; b++)
+        {
+            Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            int o = b * 128;
+            float* xp = x + o;
+            for (int i = 0; i < 128; i += 32)
+            {
+                var x0 = Vector512.Load(xp + i);
+                var x1 = Vector512.Load(xp + i + 16);
+                a00 = Avx512F.FusedMultiplyAdd(Fp8Field(p0 + o + i, field), x0, a00);
+                a01 = Avx512F.FusedMultiplyAdd(Fp8Field(p0 + o + i + 16, field), x1, a01);
+                a10 = Avx512F.FusedMultiplyAdd(Fp8Field(p1 + o + i, field), x0, a10);
+                a11 = Avx512F.FusedMultiplyAdd(Fp8Field(p1 + o + i + 16, field), x1, a11);
+                a20 = Avx512F.FusedMultiplyAdd(Fp8Field(p2 + o + i, field), x0, a20);
+                a21 = Avx512F.FusedMultiplyAdd(Fp8Field(p2 + o + i + 16, field), x1, a21);
+                a30 = Avx512F.FusedMultiplyAdd(Fp8Field(p3 + o + i, field), x0, a30);
+                a31 = Avx512F.FusedMultiplyAdd(Fp8Field(p3 + o + i + 16, field), x1, a31);
+            }
+            t0 = Avx512F.FusedMultiplyAdd((a00 + a01) * Fp8Rebias, Vector512.Create(Ue8M0.Table[s0[b]]), t0);
+            t1 = Avx512F.FusedMultiplyAdd((a10 + a11) * Fp8Rebias, Vector512.Create(Ue8M0.Table[s1[b]]), t1);
+            t2 = Avx512F.FusedMultiplyAdd((a20 + a21) * Fp8Rebias, Vector512.Create(Ue8M0.Table[s2[b]]), t2);
+            t3 = Avx512F.FusedMultiplyAdd((a30 + a31) * Fp8Rebias, Vector512.Create(Ue8M0.Table[s3[b]]), t3);
+        }
+        y[0] = Fp8Tail(Vector512.Sum(t0), p0, s0, x, full * 128, cols);
+        y[1] = Fp8Tail(Vector512.Sum(t1), p1, s1, x, full * 128, cols);
+        y[2] = Fp8Tail(Vector512.Sum(t2), p2, s2, x, full * 128, cols);
+        y[3] = Fp8Tail(Vector512.Sum(t3), p3, s3, x, full * 128, cols);
+    }
+
+    private static float Fp8Tail(float sum, byte* row, byte* scales, float* x, int from, int cols)
+    {
+        for (int c = from; c < cols; c++) sum += Fp8E4M3.Table[row[c]] * Ue8M0.Table[scales[c >> 7]] * x[c];
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Bf16Field(ushort* p) => (Avx512F.ConvertToVector512Int32(Vector256.Load(p)) << 16).AsSingle();
+
+    private static void Dot4Bf16Avx512(in WeightMatrix w, int r, float* x, float* y)
+    {
+        int cols = w.Cols, full = cols / 32 * 32;
+        ushort* p0 = (ushort*)w.Data + (long)r * cols, p1 = p0 + cols, p2 = p1 + cols, p3 = p2 + cols;
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+        for (int c = 0; c < full; c += 32)
+        {
+            var x0 = Vector512.Load(x + c);
+            var x1 = Vector512.Load(x + c + 16);
+            a00 = Avx512F.FusedMultiplyAdd(Bf16Field(p0 + c), x0, a00);
+            a01 = Avx512F.FusedMultiplyAdd(Bf16Field(p0 + c + 16), x1, a01);
+            a10 = Avx512F.FusedMultiplyAdd(Bf16Field(p1 + c), x0, a10);
+            a11 = Avx512F.FusedMultiplyAdd(Bf16Field(p1 + c + 16), x1, a11);
+            a20 = Avx512F.FusedMultiplyAdd(Bf16Field(p2 + c), x0, a20);
+            a21 = Avx512F.FusedMultiplyAdd(Bf16Field(p2 + c + 16), x1, a21);
+            a30 = Avx512F.FusedMultiplyAdd(Bf16Field(p3 + c), x0, a30);
+            a31 = Avx512F.FusedMultiplyAdd(Bf16Field(p3 + c + 16), x1, a31);
+        }
+        y[0] = Bf16Tail(Vector512.Sum(a00 + a01), p0, x, full, cols);
+        y[1] = Bf16Tail(Vector512.Sum(a10 + a11), p1, x, full, cols);
+        y[2] = Bf16Tail(Vector512.Sum(a20 + a21), p2, x, full, cols);
+        y[3] = Bf16Tail(Vector512.Sum(a30 + a31), p3, x, full, cols);
+    }
+
+    private static float Bf16Tail(float sum, ushort* row, float* x, int from, int cols)
+    {
+        for (int c = from; c < cols; c++) sum += Bf16.ToFloat(row[c]) * x[c];
+        return sum;
+    }
+
+    /// <summary>One FP4 block pair of one row on the permuted input: the low nibbles meet x's first 16, the high ones the next 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fp4Block(byte* p, Vector512<float> xLow, Vector512<float> xHigh)
+    {
+        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(p));
+        var a = Avx512F.PermuteVar16x32(Fp4Table, v) * xLow;
+        return Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(Fp4Table, v >>> 4), xHigh, a);
+    }
+
+    private static void Dot4Fp4PermutedAvx512(in WeightMatrix w, int r, float* x, float* y)
+    {
+        int cols = w.Cols, blocks = cols / 32;
+        long rowBytes = cols / 2;
+        byte* p0 = w.Data + r * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+        byte* s0 = w.Scales + (long)r * blocks, s1 = s0 + blocks, s2 = s1 + blocks, s3 = s2 + blocks;
+        Vector512<float> t00 = default, t01 = default, t10 = default, t11 = default, t20 = default, t21 = default, t30 = default, t31 = default;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            float* xb = x + b * 32;
+            var xa = Vector512.Load(xb);
+            var xbh = Vector512.Load(xb + 16);
+            var xc = Vector512.Load(xb + 32);
+            var xd = Vector512.Load(xb + 48);
+            int o = b * 16;
+            t00 = Avx512F.FusedMultiplyAdd(Fp4Block(p0 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s0[b]]), t00);
+            t01 = Avx512F.FusedMultiplyAdd(Fp4Block(p0 + o + 16, xc, xd), Vector512.Create(Ue8M0.Table[s0[b + 1]]), t01);
+            t10 = Avx512F.FusedMultiplyAdd(Fp4Block(p1 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s1[b]]), t10);
+            t11 = Avx512F.FusedMultiplyAdd(Fp4Block(p1 + o + 16, xc, xd), Vector512.Create(Ue8M0.Table[s1[b + 1]]), t11);
+            t20 = Avx512F.FusedMultiplyAdd(Fp4Block(p2 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s2[b]]), t20);
+            t21 = Avx512F.FusedMultiplyAdd(Fp4Block(p2 + o + 16, xc, xd), Vector512.Create(Ue8M0.Table[s2[b + 1]]), t21);
+            t30 = Avx512F.FusedMultiplyAdd(Fp4Block(p3 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s3[b]]), t30);
+            t31 = Avx512F.FusedMultiplyAdd(Fp4Block(p3 + o + 16, xc, xd), Vector512.Create(Ue8M0.Table[s3[b + 1]]), t31);
+        }
+        if (b < blocks)
+        {
+            var xa = Vector512.Load(x + b * 32);
+            var xbh = Vector512.Load(x + b * 32 + 16);
+            int o = b * 16;
+            t00 = Avx512F.FusedMultiplyAdd(Fp4Block(p0 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s0[b]]), t00);
+            t10 = Avx512F.FusedMultiplyAdd(Fp4Block(p1 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s1[b]]), t10);
+            t20 = Avx512F.FusedMultiplyAdd(Fp4Block(p2 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s2[b]]), t20);
+            t30 = Avx512F.FusedMultiplyAdd(Fp4Block(p3 + o, xa, xbh), Vector512.Create(Ue8M0.Table[s3[b]]), t30);
+        }
+        y[0] = Vector512.Sum(t00 + t01);
+        y[1] = Vector512.Sum(t10 + t11);
+        y[2] = Vector512.Sum(t20 + t21);
+        y[3] = Vector512.Sum(t30 + t31);
+    }
+
     private static readonly Vector256<float> Fp4Magnitudes = Vector256.Create(0f, 0.5f, 1f, 1.5f, 2f, 3f, 4f, 6f);
     private static readonly Vector256<uint> NibbleShifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
 
