@@ -133,6 +133,7 @@ public sealed class Attention
     private readonly AttentionCoreJob _job = new();
     private float[]? _qr, _q, _kv, _keys, _o, _oa, _og, _ug, _iq, _iw;
     private int[]? _keyIdx, _keyCount;
+    private SharpSeek.Kernels.Ops.MatVec[]? _woaProducts;
 
     public int Ratio { get; }
     public int LayerId { get; }
@@ -238,7 +239,20 @@ public sealed class Attention
         var oa = Grow.Buf(ref _oa, tokens * G * ol);
         var og = Grow.Buf(ref _og, tokens * gw);
         var ug = Grow.Buf(ref _ug, tokens * ol);
-        for (int g = 0; g < G; g++)
+        if (tokens == 1)
+        {
+            // decode: the G group products in one parallel loop
+            var products = _woaProducts is { } a && a.Length >= G ? a : (_woaProducts = new SharpSeek.Kernels.Ops.MatVec[G]);
+            unsafe
+            {
+                fixed (float* po = o, pa = oa)
+                {
+                    for (int g = 0; g < G; g++) products[g] = new SharpSeek.Kernels.Ops.MatVec(_w.WoA.W.SliceRows(g * ol, ol), po + g * gw, pa + g * ol);
+                    SharpSeek.Kernels.Ops.Linear.ForwardMany(products.AsSpan(0, G), _pool);
+                }
+            }
+        }
+        else for (int g = 0; g < G; g++)
         {
             for (int t = 0; t < tokens; t++) o.Slice(t * H * hd + g * gw, gw).CopyTo(og.Slice(t * gw, gw));
             SharpSeek.Kernels.Ops.Linear.Forward(_w.WoA.W.SliceRows(g * ol, ol), og, ug, tokens, _pool);
