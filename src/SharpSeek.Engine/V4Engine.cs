@@ -24,11 +24,12 @@ public sealed class V4Engine : IInferenceEngine
         _reader = reader; Weights = weights; Numerics = numerics; Pool = pool; MaxContext = maxContext; ModelName = name;
     }
 
-    /// <summary>Maps the checkpoint, checks every tensor the config implies (presence, dtype, shape), binds the weights.</summary>
+    /// <summary>Maps the checkpoint (or, <paramref name="resident"/>, loads it into huge-page memory), checks every tensor
+    /// the config implies (presence, dtype, shape), binds the weights.</summary>
     public static V4Engine Open(string modelDirectory, V4Numerics? numerics = null, IProgress<(string file, int done, int total)>? progress = null,
-                                int? maxContext = null, WorkerPool? pool = null)
+                                int? maxContext = null, WorkerPool? pool = null, bool resident = false)
     {
-        var reader = CheckpointReader.Open(modelDirectory, progress);
+        var reader = CheckpointReader.Open(modelDirectory, progress, resident);
         try
         {
             CheckpointValidator.Validate(reader);

@@ -28,6 +28,7 @@ public sealed class ChatCommand : AsyncCommand<ChatCommand.Settings>
         [CommandOption("--seed <SEED>")] public int? Seed { get; set; }
         [CommandOption("--thinking")] [Description("Start with thinking on (/think on|off switches it)")] public bool Thinking { get; set; }
         [CommandOption("--system <TEXT>")] [Description("System prompt")] public string? System { get; set; }
+        [CommandOption("--resident")] [Description("Load the checkpoint into huge-page memory instead of mapping it: faster decode, needs RAM for the whole checkpoint")] public bool Resident { get; set; }
         [CommandOption("--reference-numerics")] public bool ReferenceNumerics { get; set; }
 
         public override ValidationResult Validate() =>
@@ -48,7 +49,7 @@ public sealed class ChatCommand : AsyncCommand<ChatCommand.Settings>
     /// <summary>Opens the model named by the settings and runs the conversation over <paramref name="input"/>.</summary>
     public static async Task<int> RunAsync(Settings s, TextReader input, IAnsiConsole console, bool interactive, CancellationToken cancellationToken)
     {
-        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics, console: console);
+        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics, console: console, resident: s.Resident);
         var tokenizer = BpeTokenizer.Load(s.Tokenizer ?? s.Model);
         using var client = new SharpSeekChatClient(engine, tokenizer, V4ChatEncoder.DetectFormat(s.Model));
         return await RunAsync(client, s, input, console, interactive, cancellationToken);

@@ -16,13 +16,14 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--temperature <T>")] [Description("0 = greedy")] public float Temperature { get; set; } = 1f;
         [CommandOption("--top-p <P>")] public float TopP { get; set; } = 1f;
         [CommandOption("--seed <SEED>")] public int Seed { get; set; } = 0;
+        [CommandOption("--resident")] [Description("Load the checkpoint into huge-page memory instead of mapping it: faster decode, needs RAM for the whole checkpoint")] public bool Resident { get; set; }
         [CommandOption("--reference-numerics")] public bool ReferenceNumerics { get; set; }
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         if (s.Model.Length == 0 || s.Ids.Length == 0) throw new ArgumentException("generate needs --model and --ids");
-        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics);
+        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics, resident: s.Resident);
         using var session = engine.CreateV4Session();
         var sampler = new TokenSampler(s.Temperature, s.TopP, s.Seed, engine.VocabSize);
         var sw = Stopwatch.StartNew();

@@ -7,15 +7,16 @@ namespace SharpSeek.Cli.Commands;
 internal static class ModelCommandSupport
 {
     /// <summary>Opens a checkpoint with a progress bar while its shards are mapped and every tensor is checked.</summary>
-    public static V4Engine OpenEngine(string dir, bool referenceNumerics, int? maxContext = null, IAnsiConsole? console = null)
+    public static V4Engine OpenEngine(string dir, bool referenceNumerics, int? maxContext = null, IAnsiConsole? console = null, bool resident = false)
     {
         V4Engine? engine = null;
         (console ?? AnsiConsole.Console).Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("mapping shards");
+                string verb = resident ? "loading" : "mapping";
+                var task = ctx.AddTask($"{verb} shards");
                 engine = V4Engine.Open(dir, referenceNumerics ? V4Numerics.Reference : V4Numerics.Fast,
-                    new Progress<(string file, int done, int total)>(p => { task.MaxValue = Math.Max(1, p.total); task.Value = p.done; task.Description = p.file.Length > 0 ? $"mapping {p.file}" : "validating"; }), maxContext);
+                    new Progress<(string file, int done, int total)>(p => { task.MaxValue = Math.Max(1, p.total); task.Value = p.done; task.Description = p.file.Length > 0 ? $"{verb} {p.file}" : "validating"; }), maxContext, resident: resident);
                 task.Value = task.MaxValue;
             });
         return engine!;

@@ -27,13 +27,14 @@ public sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         [CommandOption("--max-body-mb <MB>")] [Description("Largest request body (413 above it)")] public int MaxBodyMb { get; set; } = 16;
         [CommandOption("--shutdown-grace <SECONDS>")] [Description("On Ctrl+C / SIGTERM, streams in flight get this long to finish")] public double ShutdownGrace { get; set; } = 10;
         [CommandOption("--max-context <TOKENS>")] [Description("Longest conversation a session holds (default: the model's max_position_embeddings)")] public int? MaxContext { get; set; }
+        [CommandOption("--resident")] [Description("Load the checkpoint into huge-page memory instead of mapping it: faster decode, needs RAM for the whole checkpoint")] public bool Resident { get; set; }
         [CommandOption("--reference-numerics")] public bool ReferenceNumerics { get; set; }
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         if (s.Model.Length == 0) throw new ArgumentException("serve needs --model DIR");
-        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics, s.MaxContext);
+        using var engine = ModelCommandSupport.OpenEngine(s.Model, s.ReferenceNumerics, s.MaxContext, resident: s.Resident);
         var tokenizer = BpeTokenizer.Load(s.Tokenizer ?? s.Model);
         var options = new ServerOptions
         {

@@ -67,8 +67,44 @@ public sealed class CheckpointTests : IDisposable
 
     private static string OpenError(string dir)
     {
-        var e = Assert.Throws<CheckpointException>(() => { using var r = CheckpointReader.Open(dir); CheckpointValidator.Validate(r); });
-        return e.Message;
+        string Message(bool resident) =>
+            Assert.Throws<CheckpointException>(() => { using var r = CheckpointReader.Open(dir, resident: resident); CheckpointValidator.Validate(r); }).Message;
+        string mapped = Message(resident: false);
+        Assert.Equal(mapped, Message(resident: true)); // a resident load fails the same way
+        return mapped;
+    }
+
+    /// <summary>A resident load larger than the memory available fails up front with a message (a sparse file stands in
+    /// for a checkpoint bigger than RAM).</summary>
+    [Fact]
+    public void ResidentLoadThatCannotFit()
+    {
+        string dir = Path.Combine(_tmp, "huge");
+        Directory.CreateDirectory(dir);
+        File.Copy(Golden.Path("tiny-f32", "model", "config.json"), Path.Combine(dir, "config.json"));
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        using (var fs = new FileStream(Path.Combine(dir, "model.safetensors"), FileMode.CreateNew)) fs.SetLength(2 * available + (1L << 30));
+        var e = Assert.Throws<CheckpointException>(() => CheckpointReader.Open(dir, resident: true));
+        Assert.Contains("resident needs", e.Message);
+        Assert.Contains("open it mapped instead", e.Message);
+    }
+
+    /// <summary>Loaded into huge-page memory, every tensor holds the same bytes as through the file mapping.</summary>
+    [Theory]
+    [InlineData("tiny-f32")]
+    [InlineData("tiny-quant")]
+    public unsafe void ResidentLoadHoldsTheSameBytes(string fixture)
+    {
+        using var mapped = CheckpointReader.Open(Golden.Path(fixture, "model"));
+        using var resident = CheckpointReader.Open(Golden.Path(fixture, "model"), resident: true);
+        CheckpointValidator.Validate(resident);
+        Assert.Equal(mapped.Tensors.Count, resident.Tensors.Count);
+        foreach (var t in mapped.Tensors)
+        {
+            var r = resident.Get(t.Name);
+            Assert.True(r.Pointer != t.Pointer, $"{t.Name}: resident tensor still points into the mapping");
+            Assert.True(new ReadOnlySpan<byte>(t.Pointer, (int)t.ByteLength).SequenceEqual(new ReadOnlySpan<byte>(r.Pointer, (int)r.ByteLength)), $"{t.Name}: bytes differ");
+        }
     }
 
     [Fact]

@@ -22,7 +22,9 @@ public sealed class CheckpointReader : IDisposable
         Config = config;
     }
 
-    public static CheckpointReader Open(string modelDirectory, IProgress<(string file, int done, int total)>? progress = null)
+    /// <param name="resident">Copy every shard into huge-page memory instead of reading it through the file mapping
+    /// (faster decode; needs RAM for the whole checkpoint). See <see cref="SafetensorsShard"/>.</param>
+    public static CheckpointReader Open(string modelDirectory, IProgress<(string file, int done, int total)>? progress = null, bool resident = false)
     {
         if (!System.IO.Directory.Exists(modelDirectory)) throw new CheckpointException($"{modelDirectory}: model directory not found");
         var config = V4Config.Load(System.IO.Path.Combine(modelDirectory, "config.json"));
@@ -43,10 +45,11 @@ public sealed class CheckpointReader : IDisposable
             else if (File.Exists(System.IO.Path.Combine(modelDirectory, "model.safetensors"))) files = ["model.safetensors"];
             else throw new CheckpointException($"{modelDirectory}: neither model.safetensors.index.json nor model.safetensors found");
 
+            if (resident) CheckResidentFits(modelDirectory, files);
             for (int i = 0; i < files.Count; i++)
             {
                 progress?.Report((files[i], i, files.Count));
-                var shard = new SafetensorsShard(System.IO.Path.Combine(modelDirectory, files[i]));
+                var shard = new SafetensorsShard(System.IO.Path.Combine(modelDirectory, files[i]), resident);
                 reader._shards.Add(shard);
                 foreach (var t in shard.Tensors)
                     if (!reader._tensors.TryAdd(t.Name, t))
@@ -62,6 +65,29 @@ public sealed class CheckpointReader : IDisposable
         }
         catch { reader.Dispose(); throw; }
         return reader;
+    }
+
+    /// <summary>A resident load that cannot fit fails here with a message, not later with the OOM killer.</summary>
+    private static void CheckResidentFits(string directory, List<string> files)
+    {
+        long need = files.Sum(f => File.Exists(System.IO.Path.Combine(directory, f)) ? new FileInfo(System.IO.Path.Combine(directory, f)).Length : 0);
+        long available = AvailableMemoryBytes();
+        if (available > 0 && need > available * 9 / 10)
+            throw new CheckpointException($"{directory}: holding the checkpoint resident needs {need / 1e9:F1} GB and {available / 1e9:F1} GB of memory is available; open it mapped instead");
+    }
+
+    /// <summary>MemAvailable on Linux (free memory plus what the page cache can give back); otherwise the runtime's view.</summary>
+    private static long AvailableMemoryBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
     public bool TryGet(string name, out TensorEntry entry) => _tensors.TryGetValue(name, out entry!);
