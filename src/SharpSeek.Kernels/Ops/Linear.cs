@@ -105,7 +105,7 @@ public static unsafe class Linear
         else for (; r < end; r++) y[r] = RowKernels.Dot(w, r, x);
     }
 
-    private sealed class LinearJob : IParallelJob
+    private sealed partial class LinearJob : IParallelJob
     {
         public WeightMatrix W;
         public float* X;
@@ -124,6 +124,11 @@ public static unsafe class Linear
                 DecodeRows(W, X, Y, start, end, Fp4Permuted, FourRows);
                 return;
             }
+            if (TileKernels.Supported)
+            {
+                PrefillTiles(start, end);
+                return;
+            }
             var row = t_row is { } r0 && r0.Length >= cols ? r0 : (t_row = new float[Math.Max(cols, 4096)]);
             var rowSpan = row.AsSpan(0, cols);
             for (int r = start; r < end; r++)
@@ -131,6 +136,35 @@ public static unsafe class Linear
                 RowKernels.DecodeRow(W, r, rowSpan);
                 for (int t = 0; t < Tokens; t++)
                     Y[(long)t * rows + r] = TensorPrimitives.Dot(rowSpan, new ReadOnlySpan<float>(X + (long)t * cols, cols));
+            }
+        }
+    }
+
+    /// <summary>Prefill rows start..end-1: four rows decoded at a time, then 4-row × 4-token tiles (see <see cref="TileKernels"/>).</summary>
+    partial class LinearJob
+    {
+        [ThreadStatic] private static float[]? t_rows4;
+
+        private void PrefillTiles(int start, int end)
+        {
+            int cols = W.Cols, rows = W.Rows;
+            var buffer = t_rows4 is { } b && b.Length >= 4 * cols ? b : (t_rows4 = new float[Math.Max(4 * cols, 4 * 4096)]);
+            fixed (float* w = buffer)
+            {
+                int r = start;
+                for (; r + 4 <= end; r += 4)
+                {
+                    for (int i = 0; i < 4; i++) RowKernels.DecodeRow(W, r + i, new Span<float>(w + i * cols, cols));
+                    int t = 0;
+                    for (; t + 4 <= Tokens; t += 4) TileKernels.Dot4x4(w, X + (long)t * cols, cols, Y + (long)t * rows + r, rows);
+                    for (; t < Tokens; t++)
+                        for (int i = 0; i < 4; i++) Y[(long)t * rows + r + i] = TileKernels.Dot1x1(w + i * cols, X + (long)t * cols, cols);
+                }
+                for (; r < end; r++)
+                {
+                    RowKernels.DecodeRow(W, r, new Span<float>(w, cols));
+                    for (int t = 0; t < Tokens; t++) Y[(long)t * rows + r] = TileKernels.Dot1x1(w, X + (long)t * cols, cols);
+                }
             }
         }
     }

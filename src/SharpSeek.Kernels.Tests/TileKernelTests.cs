@@ -1,0 +1,67 @@
+using SharpSeek.Kernels.Formats;
+using SharpSeek.Kernels.Ops;
+
+namespace SharpSeek.Kernels.Tests;
+
+/// <summary>The prefill tile kernels: a pair's result does not depend on how rows and tokens were grouped, and it is the
+/// dot product (against a double-precision sum).</summary>
+public sealed unsafe class TileKernelTests
+{
+    [Fact]
+    public void TileEqualsSinglePairBitForBitAndMatchesDoubleSum()
+    {
+        var rng = new Random(3);
+        foreach (int cols in new[] { 1, 15, 16, 17, 100, 256, 1000, 4096 })
+        {
+            var w = Enumerable.Range(0, 4 * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var x = Enumerable.Range(0, 4 * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var y = new float[4 * 7];
+            fixed (float* pw = w, px = x, py = y)
+            {
+                TileKernels.Dot4x4(pw, px, cols, py, 7);
+                for (int t = 0; t < 4; t++)
+                    for (int r = 0; r < 4; r++)
+                    {
+                        float one = TileKernels.Dot1x1(pw + r * cols, px + t * cols, cols);
+                        Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(y[t * 7 + r]), $"cols {cols} row {r} token {t}: tile {y[t * 7 + r]:R} vs pair {one:R}");
+                        double exact = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) { exact += (double)w[r * cols + c] * x[t * cols + c]; mag += Math.Abs((double)w[r * cols + c] * x[t * cols + c]); }
+                        Assert.True(Math.Abs(one - exact) <= 1e-6 * mag + 1e-30, $"cols {cols} row {r} token {t}: {one} vs {exact}");
+                    }
+            }
+        }
+    }
+
+    /// <summary>A token's prefill output is the same bits whether it came in a batch of 7, 4 or alone (tiles and leftovers agree).</summary>
+    [Theory]
+    [InlineData(WeightFormat.Fp8Block128)]
+    [InlineData(WeightFormat.Fp4Block32)]
+    [InlineData(WeightFormat.BF16)]
+    public void PrefillDoesNotDependOnBatching(WeightFormat format)
+    {
+        var rng = new Random(5);
+        int rows = 70, cols = 384;
+        int bytes = format switch { WeightFormat.Fp4Block32 => rows * cols / 2, WeightFormat.BF16 => 2 * rows * cols, _ => rows * cols };
+        var data = new byte[bytes];
+        rng.NextBytes(data);
+        if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] = 0;
+        if (format == WeightFormat.BF16) for (int i = 1; i < data.Length; i += 2) data[i] = (byte)((data[i] & 0x80) | 0x3C);
+        var scales = Enumerable.Range(0, rows * cols / 32).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+        var x = Enumerable.Range(0, 7 * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        fixed (byte* d = data, s = scales)
+        {
+            var w = new WeightMatrix(format, rows, cols, d, format == WeightFormat.BF16 ? null : s);
+            var all = new float[7 * rows];
+            Linear.Forward(w, x, all, 7);
+            var four = new float[4 * rows];
+            Linear.Forward(w, x.AsSpan(0, 4 * cols), four, 4);
+            var pair = new float[2 * rows];
+            Linear.Forward(w, x.AsSpan(5 * cols, 2 * cols), pair, 2);
+            for (int r = 0; r < rows; r++)
+            {
+                for (int t = 0; t < 4; t++) Assert.Equal(BitConverter.SingleToInt32Bits(all[t * rows + r]), BitConverter.SingleToInt32Bits(four[t * rows + r]));
+                for (int t = 0; t < 2; t++) Assert.Equal(BitConverter.SingleToInt32Bits(all[(5 + t) * rows + r]), BitConverter.SingleToInt32Bits(pair[t * rows + r]));
+            }
+        }
+    }
+}
