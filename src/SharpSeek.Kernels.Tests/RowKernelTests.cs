@@ -170,7 +170,21 @@ public sealed unsafe class RowKernelTests
     /// <summary>A batch of products in one loop gives each product exactly what Forward gives alone: mixed formats and
     /// shapes, FP4 products sharing an input and FP4 products with their own.</summary>
     [Fact]
-    public unsafe void ForwardManyEqualsForwardBitForBit()
+    public void ForwardManyEqualsForwardBitForBit()
+    {
+        bool saved = RowKernels.UseAvx512;
+        try
+        {
+            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
+            {
+                RowKernels.UseAvx512 = wide;
+                CompareForwardMany();
+            }
+        }
+        finally { RowKernels.UseAvx512 = saved; }
+    }
+
+    private static unsafe void CompareForwardMany()
     {
         var rng = new Random(11);
         (WeightFormat Format, int Rows, int Cols, int Input)[] specs =
