@@ -19,9 +19,19 @@ public sealed unsafe class TileKernelTests
             fixed (float* pw = w, px = x, py = y)
             {
                 TileKernels.Dot4x4(pw, px, cols, py, 7);
+                var y2 = new float[2 * 7];
+                fixed (float* p2 = y2) TileKernels.Dot4x2V256(pw, px, cols, p2, 7);
                 for (int t = 0; t < 4; t++)
                     for (int r = 0; r < 4; r++)
                     {
+                        if (t < 2)
+                        {
+                            float one256 = TileKernels.Dot1x1V256(pw + r * cols, px + t * cols, cols);
+                            Assert.True(BitConverter.SingleToInt32Bits(one256) == BitConverter.SingleToInt32Bits(y2[t * 7 + r]), $"256-bit: cols {cols} row {r} token {t}: tile {y2[t * 7 + r]:R} vs pair {one256:R}");
+                            double e2 = 0, m2 = 0;
+                            for (int c = 0; c < cols; c++) { e2 += (double)w[r * cols + c] * x[t * cols + c]; m2 += Math.Abs((double)w[r * cols + c] * x[t * cols + c]); }
+                            Assert.True(Math.Abs(one256 - e2) <= 1e-6 * m2 + 1e-30, $"256-bit: cols {cols} row {r} token {t}: {one256} vs {e2}");
+                        }
                         float one = TileKernels.Dot1x1(pw + r * cols, px + t * cols, cols);
                         Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(y[t * 7 + r]), $"cols {cols} row {r} token {t}: tile {y[t * 7 + r]:R} vs pair {one:R}");
                         double exact = 0, mag = 0;
@@ -38,6 +48,20 @@ public sealed unsafe class TileKernelTests
     [InlineData(WeightFormat.Fp4Block32)]
     [InlineData(WeightFormat.BF16)]
     public void PrefillDoesNotDependOnBatching(WeightFormat format)
+    {
+        bool saved = RowKernels.UseAvx512;
+        try
+        {
+            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
+            {
+                RowKernels.UseAvx512 = wide;
+                CheckBatching(format);
+            }
+        }
+        finally { RowKernels.UseAvx512 = saved; }
+    }
+
+    private static void CheckBatching(WeightFormat format)
     {
         var rng = new Random(5);
         int rows = 70, cols = 384;

@@ -124,9 +124,9 @@ public static unsafe class Linear
                 DecodeRows(W, X, Y, start, end, Fp4Permuted, FourRows);
                 return;
             }
-            if (TileKernels.Supported)
+            if (TileKernels.Supported || TileKernels.Supported256)
             {
-                PrefillTiles(start, end);
+                PrefillTiles(start, end, wide: TileKernels.Supported);
                 return;
             }
             var row = t_row is { } r0 && r0.Length >= cols ? r0 : (t_row = new float[Math.Max(cols, 4096)]);
@@ -145,9 +145,9 @@ public static unsafe class Linear
     {
         [ThreadStatic] private static float[]? t_rows4;
 
-        private void PrefillTiles(int start, int end)
+        private void PrefillTiles(int start, int end, bool wide)
         {
-            int cols = W.Cols, rows = W.Rows;
+            int cols = W.Cols, rows = W.Rows, tileTokens = wide ? 4 : 2;
             var buffer = t_rows4 is { } b && b.Length >= 4 * cols ? b : (t_rows4 = new float[Math.Max(4 * cols, 4 * 4096)]);
             fixed (float* w = buffer)
             {
@@ -156,17 +156,21 @@ public static unsafe class Linear
                 {
                     for (int i = 0; i < 4; i++) RowKernels.DecodeRow(W, r + i, new Span<float>(w + i * cols, cols));
                     int t = 0;
-                    for (; t + 4 <= Tokens; t += 4) TileKernels.Dot4x4(w, X + (long)t * cols, cols, Y + (long)t * rows + r, rows);
+                    for (; t + tileTokens <= Tokens; t += tileTokens)
+                        if (wide) TileKernels.Dot4x4(w, X + (long)t * cols, cols, Y + (long)t * rows + r, rows);
+                        else TileKernels.Dot4x2V256(w, X + (long)t * cols, cols, Y + (long)t * rows + r, rows);
                     for (; t < Tokens; t++)
-                        for (int i = 0; i < 4; i++) Y[(long)t * rows + r + i] = TileKernels.Dot1x1(w + i * cols, X + (long)t * cols, cols);
+                        for (int i = 0; i < 4; i++) Y[(long)t * rows + r + i] = Pair(w + i * cols, X + (long)t * cols, cols, wide);
                 }
                 for (; r < end; r++)
                 {
                     RowKernels.DecodeRow(W, r, new Span<float>(w, cols));
-                    for (int t = 0; t < Tokens; t++) Y[(long)t * rows + r] = TileKernels.Dot1x1(w, X + (long)t * cols, cols);
+                    for (int t = 0; t < Tokens; t++) Y[(long)t * rows + r] = Pair(w, X + (long)t * cols, cols, wide);
                 }
             }
         }
+
+        private static float Pair(float* w, float* x, int cols, bool wide) => wide ? TileKernels.Dot1x1(w, x, cols) : TileKernels.Dot1x1V256(w, x, cols);
     }
 
     /// <summary>The work items of a <see cref="ForwardMany"/> batch: each product cut into decode-sized row ranges.</summary>
