@@ -15,7 +15,8 @@ public readonly unsafe struct MatVec(WeightMatrix w, float* x, float* y)
 
 /// <summary>
 /// y[t, r] = Σ_c W[r, c] · x[t, c] for every token t: matrix-vector for one token (decode), matrix-matrix for many
-/// (prefill: each weight row is decoded once and used for all tokens). Weights stay in their stored format.
+/// (prefill: each weight row is decoded once and used for all tokens, in 4-row × 4-token tiles). Weights stay in their
+/// stored format.
 /// </summary>
 public static unsafe class Linear
 {
