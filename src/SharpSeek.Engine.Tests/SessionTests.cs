@@ -114,6 +114,25 @@ public sealed class SessionTests
         AssertClose(whole.Logits, chunked.Logits, "last logits");
     }
 
+    /// <summary>A prompt longer than the prefill piece goes through in pieces and lands where one call does.</summary>
+    [Fact]
+    public void LongPromptIsPrefilledInPieces()
+    {
+        var engine = SharedEngine.Value;
+        int[] ids = Prompt;
+        using var whole = engine.CreateV4Session();
+        whole.Append(ids);
+        using var pieces = engine.CreateV4Session();
+        pieces.PrefillChunkTokens = 9;
+        pieces.Append(ids);
+        Assert.Equal(ids.Length, pieces.Length);
+        Assert.Equal(ids, pieces.Tokens.ToArray());
+        AssertClose(whole.Logits, pieces.Logits, "last logits");
+        // and the rewind point is still one token before the prompt's end
+        Assert.Equal(ids.Length - 1, pieces.Reuse([.. ids[..^1], 3, 4]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => pieces.PrefillChunkTokens = 0);
+    }
+
     [Fact]
     public void ReuseKeepsExtensionsAndRewindsToJustBeforeThePromptEnd()
     {

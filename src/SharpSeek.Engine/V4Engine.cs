@@ -69,6 +69,19 @@ public sealed class Session : IInferenceSession
         _snapshot = new AttentionCache.Snapshot?[_model.Caches.Length + _model.MtpCaches.Length];
     }
 
+    /// <summary>
+    /// Longest piece a prompt is prefilled in when only the last row's logits are wanted. Activations grow with the
+    /// tokens of one forward call (about 0.8 MB per token at V4-Flash's size), the caches only with the context, so a
+    /// long prompt goes through in pieces of this many tokens. An append that asks for every row's logits (the
+    /// conformance dump, and MTP over those rows) stays one call, as the reference's prefill is.
+    /// </summary>
+    public int PrefillChunkTokens
+    {
+        get => _prefillChunk;
+        set => _prefillChunk = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), "a prefill piece needs at least one token");
+    }
+    private int _prefillChunk = 2048;
+
     public V4Transformer Model => _model;
     public ReadOnlySpan<int> Tokens => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_tokens);
     public int Length => _tokens.Count;
@@ -105,8 +118,12 @@ public sealed class Session : IInferenceSession
         {
             // The rewind point goes one token before the end: a thinking prompt ends with <think>, which the next turn's
             // history renders differently, so only a point before it lets that turn reuse the whole conversation.
-            _model.Forward(ids[..^1], default, null, ct);
-            foreach (int id in ids[..^1]) _tokens.Add(id);
+            for (int at = 0; at < ids.Length - 1; at += _prefillChunk)
+            {
+                var piece = ids.Slice(at, Math.Min(_prefillChunk, ids.Length - 1 - at));
+                _model.Forward(piece, default, null, ct);
+                foreach (int id in piece) _tokens.Add(id);
+            }
             TakeSnapshot();
             _model.Forward(ids[^1..], _logits, null, ct);
             _tokens.Add(ids[^1]);
