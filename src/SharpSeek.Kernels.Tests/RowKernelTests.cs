@@ -13,19 +13,7 @@ public sealed unsafe class RowKernelTests
 
     [Theory]
     [MemberData(nameof(Formats))]
-    public void SimdEqualsScalar(WeightFormat format)
-    {
-        bool saved = RowKernels.UseAvx512;
-        try
-        {
-            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
-            {
-                RowKernels.UseAvx512 = wide;
-                CompareWithScalar(format);
-            }
-        }
-        finally { RowKernels.UseAvx512 = saved; }
-    }
+    public void SimdEqualsScalar(WeightFormat format) => TestMatrices.ForEachWidth(() => CompareWithScalar(format));
 
     private static void CompareWithScalar(WeightFormat format)
     {
@@ -36,15 +24,7 @@ public sealed unsafe class RowKernelTests
             int rows = 1 + rng.Next(130);
             foreach (int offset in new[] { 0, 1, 3 })
             {
-                int bytes = format switch { WeightFormat.F32 => 4 * rows * cols, WeightFormat.BF16 => 2 * rows * cols, WeightFormat.Fp4Block32 => rows * cols / 2, _ => rows * cols };
-                var data = new byte[bytes + offset];
-                rng.NextBytes(data);
-                if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] ^= 1; // no NaN codes in weights
-                if (format is WeightFormat.BF16 or WeightFormat.F32)
-                    for (int i = offset; i + (format == WeightFormat.F32 ? 3 : 1) < data.Length; i += format == WeightFormat.F32 ? 4 : 2)
-                        data[i + (format == WeightFormat.F32 ? 3 : 1)] = (byte)(0x3C + rng.Next(6)); // finite, moderate values
-                int scaleCount = format == WeightFormat.Fp4Block32 ? rows * Math.Max(1, cols / 32) : ((rows + 127) / 128) * ((cols + 127) / 128 + 1);
-                var scales = Enumerable.Range(0, scaleCount).Select(_ => (byte)(120 + rng.Next(10))).ToArray();
+                var (data, scales) = TestMatrices.Random(format, rows, cols, rng, offset);
                 var x = new float[cols + offset];
                 for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
                 var simd = new float[cols];
@@ -52,7 +32,7 @@ public sealed unsafe class RowKernelTests
                 fixed (byte* d = data, s = scales)
                 fixed (float* xp = x)
                 {
-                    var w = new WeightMatrix(format, rows, cols, d + offset, format is WeightFormat.Fp8Block128 or WeightFormat.Fp4Block32 ? s : null);
+                    var w = new WeightMatrix(format, rows, cols, d + offset, TestMatrices.HasScales(format) ? s : null);
                     for (int r = 0; r < rows; r++)
                     {
                         float a = RowKernels.Dot(w, r, xp + offset), b = RowKernels.DotScalar(w, r, xp + offset);
@@ -86,53 +66,39 @@ public sealed unsafe class RowKernelTests
     /// a tail, unaligned data, on the 512-bit path and the fallback.</summary>
     [Theory]
     [MemberData(nameof(Formats))]
-    public void FourRowsEqualOneRowBitForBit(WeightFormat format)
+    public void FourRowsEqualOneRowBitForBit(WeightFormat format) => TestMatrices.ForEachWidth(() => CompareFourRows(format));
+
+    private static void CompareFourRows(WeightFormat format)
     {
-        bool saved = RowKernels.UseAvx512;
-        try
+        bool wide = RowKernels.UseAvx512;
+        var rng = new Random(4);
+        int[] colCounts = format == WeightFormat.Fp4Block32 ? [32, 64, 96, 4096] : [1, 31, 32, 100, 128, 257, 384, 8192];
+        foreach (int cols in colCounts)
         {
-            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
+            int rows = 136, offset = 1 + rng.Next(3);
+            var (data, scales) = TestMatrices.Random(format, rows, cols, rng, offset);
+            var x = Enumerable.Range(0, cols + offset).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var permuted = new float[cols];
+            if (format == WeightFormat.Fp4Block32) RowKernels.PermuteForFp4(x.AsSpan(offset, cols), permuted);
+            var four = new float[4];
+            fixed (byte* d = data, s = scales)
+            fixed (float* xp = x, pp = permuted, y = four)
             {
-                RowKernels.UseAvx512 = wide;
-                var rng = new Random(4);
-                int[] colCounts = format == WeightFormat.Fp4Block32 ? [32, 64, 96, 4096] : [1, 31, 32, 100, 128, 257, 384, 8192];
-                foreach (int cols in colCounts)
-                {
-                    int rows = 136, offset = 1 + rng.Next(3);
-                    int bytes = format switch { WeightFormat.F32 => 4 * rows * cols, WeightFormat.BF16 => 2 * rows * cols, WeightFormat.Fp4Block32 => rows * cols / 2, _ => rows * cols };
-                    var data = new byte[bytes + offset];
-                    rng.NextBytes(data);
-                    if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] ^= 1;
-                    if (format is WeightFormat.BF16 or WeightFormat.F32)
-                        for (int i = offset; i + (format == WeightFormat.F32 ? 3 : 1) < data.Length; i += format == WeightFormat.F32 ? 4 : 2)
-                            data[i + (format == WeightFormat.F32 ? 3 : 1)] = (byte)(0x3C + rng.Next(6));
-                    int scaleCount = format == WeightFormat.Fp4Block32 ? rows * (cols / 32) : ((rows + 127) / 128) * ((cols + 127) / 128);
-                    var scales = Enumerable.Range(0, scaleCount).Select(_ => (byte)(120 + rng.Next(10))).ToArray();
-                    var x = Enumerable.Range(0, cols + offset).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                    var permuted = new float[cols];
-                    if (format == WeightFormat.Fp4Block32) RowKernels.PermuteForFp4(x.AsSpan(offset, cols), permuted);
-                    var four = new float[4];
-                    fixed (byte* d = data, s = scales)
-                    fixed (float* xp = x, pp = permuted, y = four)
+                var w = new WeightMatrix(format, rows, cols, d + offset, TestMatrices.HasScales(format) ? s : null);
+                foreach (bool perm in format == WeightFormat.Fp4Block32 ? new[] { false, true } : new[] { false })
+                    for (int r = 0; r + 4 <= rows; r += r < 120 ? 5 : 1)
                     {
-                        var w = new WeightMatrix(format, rows, cols, d + offset, format is WeightFormat.Fp8Block128 or WeightFormat.Fp4Block32 ? s : null);
-                        foreach (bool perm in format == WeightFormat.Fp4Block32 ? new[] { false, true } : new[] { false })
-                            for (int r = 0; r + 4 <= rows; r += r < 120 ? 5 : 1)
-                            {
-                                float* input = perm ? pp : xp + offset;
-                                RowKernels.Dot4(w, r, input, y, perm);
-                                for (int i = 0; i < 4; i++)
-                                {
-                                    float one = perm ? RowKernels.DotFp4Permuted(w, r + i, input) : RowKernels.Dot(w, r + i, input);
-                                    Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(four[i]),
-                                        $"{format} cols {cols} permuted {perm} avx512 {wide} row {r + i}: four-row {four[i]:R} vs one-row {one:R}");
-                                }
-                            }
+                        float* input = perm ? pp : xp + offset;
+                        RowKernels.Dot4(w, r, input, y, perm);
+                        for (int i = 0; i < 4; i++)
+                        {
+                            float one = perm ? RowKernels.DotFp4Permuted(w, r + i, input) : RowKernels.Dot(w, r + i, input);
+                            Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(four[i]),
+                                $"{format} cols {cols} permuted {perm} avx512 {wide} row {r + i}: four-row {four[i]:R} vs one-row {one:R}");
+                        }
                     }
-                }
             }
         }
-        finally { RowKernels.UseAvx512 = saved; }
     }
 
     /// <summary>The prefill path (decode rows once, dot with every token) equals the decode path (fused, and for FP4 on
@@ -170,19 +136,7 @@ public sealed unsafe class RowKernelTests
     /// <summary>A batch of products in one loop gives each product exactly what Forward gives alone: mixed formats and
     /// shapes, FP4 products sharing an input and FP4 products with their own.</summary>
     [Fact]
-    public void ForwardManyEqualsForwardBitForBit()
-    {
-        bool saved = RowKernels.UseAvx512;
-        try
-        {
-            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
-            {
-                RowKernels.UseAvx512 = wide;
-                CompareForwardMany();
-            }
-        }
-        finally { RowKernels.UseAvx512 = saved; }
-    }
+    public void ForwardManyEqualsForwardBitForBit() => TestMatrices.ForEachWidth(CompareForwardMany);
 
     private static unsafe void CompareForwardMany()
     {
@@ -204,13 +158,7 @@ public sealed unsafe class RowKernelTests
             for (int i = 0; i < specs.Length; i++)
             {
                 var (format, rows, cols, input) = specs[i];
-                int bytes = format switch { WeightFormat.Fp4Block32 => rows * cols / 2, WeightFormat.BF16 => 2 * rows * cols, _ => rows * cols };
-                var data = new byte[bytes];
-                rng.NextBytes(data);
-                if (format == WeightFormat.Fp8Block128) for (int k = 0; k < data.Length; k++) if ((data[k] & 0x7F) == 0x7F) data[k] = 0;
-                if (format == WeightFormat.BF16) for (int k = 1; k < data.Length; k += 2) data[k] = (byte)((data[k] & 0x80) | 0x3C);
-                int scaleCount = format == WeightFormat.Fp4Block32 ? rows * cols / 32 : ((rows + 127) / 128) * ((cols + 127) / 128);
-                var scales = Enumerable.Range(0, Math.Max(1, scaleCount)).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+                var (data, scales) = TestMatrices.Random(format, rows, cols, rng);
                 byte* d = (byte*)Pin(data), s = (byte*)Pin(scales);
                 var w = new WeightMatrix(format, rows, cols, d, format == WeightFormat.BF16 ? null : s);
                 expected[i] = new float[rows];

@@ -47,30 +47,13 @@ public sealed unsafe class TileKernelTests
     [InlineData(WeightFormat.Fp8Block128)]
     [InlineData(WeightFormat.Fp4Block32)]
     [InlineData(WeightFormat.BF16)]
-    public void PrefillDoesNotDependOnBatching(WeightFormat format)
-    {
-        bool saved = RowKernels.UseAvx512;
-        try
-        {
-            foreach (bool wide in System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? new[] { false, true } : new[] { false })
-            {
-                RowKernels.UseAvx512 = wide;
-                CheckBatching(format);
-            }
-        }
-        finally { RowKernels.UseAvx512 = saved; }
-    }
+    public void PrefillDoesNotDependOnBatching(WeightFormat format) => TestMatrices.ForEachWidth(() => CheckBatching(format));
 
     private static void CheckBatching(WeightFormat format)
     {
         var rng = new Random(5);
         int rows = 70, cols = 384;
-        int bytes = format switch { WeightFormat.Fp4Block32 => rows * cols / 2, WeightFormat.BF16 => 2 * rows * cols, _ => rows * cols };
-        var data = new byte[bytes];
-        rng.NextBytes(data);
-        if (format == WeightFormat.Fp8Block128) for (int i = 0; i < data.Length; i++) if ((data[i] & 0x7F) == 0x7F) data[i] = 0;
-        if (format == WeightFormat.BF16) for (int i = 1; i < data.Length; i += 2) data[i] = (byte)((data[i] & 0x80) | 0x3C);
-        var scales = Enumerable.Range(0, rows * cols / 32).Select(_ => (byte)(120 + rng.Next(8))).ToArray();
+        var (data, scales) = TestMatrices.Random(format, rows, cols, rng);
         var x = Enumerable.Range(0, 7 * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         fixed (byte* d = data, s = scales)
         {

@@ -155,16 +155,15 @@ public sealed class MoeLayer
         int D = _c.HiddenSize, K = idx.Length;
         bool bf = _num.Bf16Activations;
         int n = K + (_w.Shared != null ? 1 : 0);
-        int I = (_w.Shared ?? _w.Experts[idx[0]]).W1.Rows;
-        for (int k = 0; k < K; k++)
-            if (_w.Experts[idx[k]].W1.Rows != I) throw new InvalidOperationException("experts of one layer differ in intermediate size");
-        var xs = Pinned.Buf(ref _dx, 2 * D);
+        Span<int> at = stackalloc int[n + 1]; // where each expert's intermediate rows start in h1/h3
+        for (int j = 0; j < n; j++) at[j + 1] = at[j] + (j < K ? _w.Experts[idx[j]] : _w.Shared!).W1.Rows;
+        var xs = Grow.Buf(ref _dx, 2 * D);
         x.CopyTo(xs);
         xs.Slice(0, D).CopyTo(xs.Slice(D, D));
         if (_num.QuantDequant) ActivationQuant.Fp8QuantDequant(xs.Slice(D, D), 128); // what FP8/FP4 inputs see
-        var h1 = Pinned.Buf(ref _dh1, n * I);
-        var h3 = Pinned.Buf(ref _dh3, n * I);
-        var outs = Pinned.Buf(ref _dout, n * D);
+        var h1 = Grow.Buf(ref _dh1, at[n]);
+        var h3 = Grow.Buf(ref _dh3, at[n]);
+        var outs = Grow.Buf(ref _dout, n * D);
         var products = _products ??= new MatVec[2 * 8];
         if (products.Length < 2 * n) products = _products = new MatVec[2 * n];
         fixed (float* px = xs, p1 = h1, p3 = h3, po = outs)
@@ -173,29 +172,18 @@ public sealed class MoeLayer
             for (int j = 0; j < n; j++)
             {
                 var e = j < K ? _w.Experts[idx[j]] : _w.Shared!;
-                products[2 * j] = new MatVec(e.W1.W, e.W1.QuantizedInput && _num.QuantDequant ? quantised : plain, p1 + j * I);
-                products[2 * j + 1] = new MatVec(e.W3.W, e.W3.QuantizedInput && _num.QuantDequant ? quantised : plain, p3 + j * I);
+                products[2 * j] = new MatVec(e.W1.W, e.W1.QuantizedInput && _num.QuantDequant ? quantised : plain, p1 + at[j]);
+                products[2 * j + 1] = new MatVec(e.W3.W, e.W3.QuantizedInput && _num.QuantDequant ? quantised : plain, p3 + at[j]);
             }
             Linear.ForwardMany(products.AsSpan(0, 2 * n), _pool);
             if (bf) { Bf16.Round(h1); Bf16.Round(h3); }
-            float lim = _c.SwigluLimit;
             for (int j = 0; j < n; j++)
             {
-                var g = h1.Slice(j * I, I);
-                var u = h3.Slice(j * I, I);
-                bool routed = j < K;
-                float rw = routed ? wts[j] : 1f;
-                for (int i = 0; i < I; i++)
-                {
-                    float gi = g[i], ui = u[i];
-                    if (lim > 0) { ui = Math.Clamp(ui, -lim, lim); gi = MathF.Min(gi, lim); }
-                    float a = V4Ops.Silu(gi) * ui;
-                    if (routed) a *= rw;
-                    g[i] = bf ? Bf16.Round(a) : a;
-                }
+                var g = h1[at[j]..at[j + 1]];
+                SwiGlu(g, h3[at[j]..at[j + 1]], j < K ? wts[j] : null);
                 var e = j < K ? _w.Experts[idx[j]] : _w.Shared!;
                 if (e.W2.QuantizedInput && _num.QuantDequant) ActivationQuant.Fp8QuantDequant(g, 128);
-                products[j] = new MatVec(e.W2.W, p1 + j * I, po + j * D);
+                products[j] = new MatVec(e.W2.W, p1 + at[j], po + j * D);
             }
             Linear.ForwardMany(products.AsSpan(0, n), _pool);
         }
@@ -220,6 +208,22 @@ public sealed class MoeLayer
         if (bf) Bf16.Round(y[..D]);
     }
 
+    /// <summary>gate ← silu(min(gate, L)) · clamp(up, ±L), times the routing weight for a routed expert (none for the
+    /// shared one); rounded to bf16 in reference numerics, as the reference casts it before w2.</summary>
+    private void SwiGlu(Span<float> gate, ReadOnlySpan<float> up, float? routingWeight)
+    {
+        float lim = _c.SwigluLimit;
+        bool bf = _num.Bf16Activations;
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float g = gate[i], u = up[i];
+            if (lim > 0) { u = Math.Clamp(u, -lim, lim); g = MathF.Min(g, lim); }
+            float a = V4Ops.Silu(g) * u;
+            if (routingWeight is float w) a *= w;
+            gate[i] = bf ? Bf16.Round(a) : a;
+        }
+    }
+
     private void Score(Span<float> s)
     {
         switch (_c.ScoringFunc)
@@ -240,26 +244,11 @@ public sealed class MoeLayer
     private Span<float> RunExpert(ExpertWeights ex, ReadOnlySpan<float> x, int n, ReadOnlySpan<float> weights, ReadOnlySpan<int> slots)
     {
         int I = ex.W1.Rows, D = _c.HiddenSize;
-        bool bf = _num.Bf16Activations;
         var h1 = Grow.Buf(ref _h1, n * I);
         var h3 = Grow.Buf(ref _h3, n * I);
         ex.W1.Apply(x, h1, n, _num, _scratch, _pool);
         ex.W3.Apply(x, h3, n, _num, _scratch, _pool);
-        float lim = _c.SwigluLimit;
-        for (int i = 0; i < n; i++)
-        {
-            float rw = slots.IsEmpty ? 1f : weights[slots[i]];
-            var g = h1.Slice(i * I, I);
-            var u = h3.Slice(i * I, I);
-            for (int j = 0; j < I; j++)
-            {
-                float gj = g[j], uj = u[j];
-                if (lim > 0) { uj = Math.Clamp(uj, -lim, lim); gj = MathF.Min(gj, lim); }
-                float a = V4Ops.Silu(gj) * uj;
-                if (!slots.IsEmpty) a *= rw;
-                g[j] = bf ? Bf16.Round(a) : a;
-            }
-        }
+        for (int i = 0; i < n; i++) SwiGlu(h1.Slice(i * I, I), h3.Slice(i * I, I), slots.IsEmpty ? null : weights[slots[i]]);
         var o = slots.IsEmpty ? Grow.Buf(ref _shared, n * D) : Grow.Buf(ref _out, n * D);
         ex.W2.Apply(h1, o, n, _num, _scratch, _pool);
         return o;

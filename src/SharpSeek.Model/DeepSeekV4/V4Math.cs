@@ -73,16 +73,6 @@ internal static class Grow
     }
 }
 
-/// <summary>Grow-only buffers on the pinned heap, for kernels that take raw pointers across a parallel loop.</summary>
-internal static class Pinned
-{
-    public static Span<float> Buf(ref float[]? array, int length)
-    {
-        if (array == null || array.Length < length) array = GC.AllocateArray<float>(Math.Max(Math.Max(length, 1024), (array?.Length ?? 0) * 2), pinned: true);
-        return array.AsSpan(0, length);
-    }
-}
-
 /// <summary>Small numeric ops of the V4 forward pass (model.py: RMSNorm, softplus, Hadamard).</summary>
 public static class V4Ops
 {
